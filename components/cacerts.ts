@@ -1,0 +1,65 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { createHash } from "node:crypto";
+
+export interface CacertsSecretArgs {
+    namespace: string;
+    /** ca-cert.pem: the signing intermediate. */
+    caCertPem: pulumi.Input<string>;
+    /** ca-key.pem: the intermediate's key (secret). */
+    caKeyPem: pulumi.Input<string>;
+    /** root-cert.pem: the trust bundle (one or several roots). */
+    rootCertPem: pulumi.Input<string>;
+    /** cert-chain.pem: intermediate, then its root. */
+    certChainPem: pulumi.Input<string>;
+}
+
+/**
+ * Hash that stands for the Secret's content in command triggers and state. It covers only the
+ * public parts: every new key comes with a new certificate, so the certificates change whenever
+ * the key does, and nothing about the key can be learnt from the hash.
+ */
+export function publicContentHash(parts: { caCertPem: string; rootCertPem: string; certChainPem: string }): string {
+    const h = createHash("sha256");
+    for (const [name, value] of [["ca-cert.pem", parts.caCertPem], ["root-cert.pem", parts.rootCertPem], ["cert-chain.pem", parts.certChainPem]]) {
+        h.update(`${name}\0${value}\0`);
+    }
+    return h.digest("hex");
+}
+
+/** The `cacerts` Secret istiod reads, updated in place on every rotation. */
+export class CacertsSecret extends pulumi.ComponentResource {
+    public readonly secret: k8s.core.v1.Secret;
+    /** sha256 over the public parts (see publicContentHash). */
+    public readonly contentHash: pulumi.Output<string>;
+
+    constructor(name: string, args: CacertsSecretArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("istio-ca:k8s:CacertsSecret", name, {}, opts);
+
+        this.secret = new k8s.core.v1.Secret(`${name}-secret`, {
+            metadata: {
+                name: "cacerts",
+                namespace: args.namespace,
+                labels: { "app.kubernetes.io/managed-by": "istio-ca" },
+            },
+            type: "Opaque",
+            stringData: {
+                "ca-cert.pem": args.caCertPem,
+                "ca-key.pem": pulumi.secret(args.caKeyPem),
+                "root-cert.pem": args.rootCertPem,
+                "cert-chain.pem": args.certChainPem,
+            },
+        }, {
+            parent: this,
+            // `pulumi destroy` leaves cacerts in the cluster: istiod keeps signing with it, as after
+            // the manual procedure. Deleting it would make istiod fall back to (or, since 1.27,
+            // fail on) its own CA: an outage nobody asked for by tearing down a stack.
+            retainOnDelete: true,
+        });
+
+        this.contentHash = pulumi
+            .all([args.caCertPem, args.rootCertPem, args.certChainPem])
+            .apply(([caCertPem, rootCertPem, certChainPem]) => publicContentHash({ caCertPem, rootCertPem, certChainPem }));
+        this.registerOutputs({ contentHash: this.contentHash });
+    }
+}

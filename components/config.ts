@@ -1,0 +1,247 @@
+// The stack's configuration, read and validated in one place. Every other module receives a typed
+// IstioCaConfig; nothing else calls pulumi.Config. Invalid values fail here, before any resource is
+// registered, with the full config key in the message.
+import * as pulumi from "@pulumi/pulumi";
+
+export const CONFIG_NAMESPACE = "istio-ca";
+
+export type KeyAlgorithm = "RSA" | "ECDSA";
+export type EcdsaCurve = "P256" | "P384";
+
+export interface KeySpec {
+    algorithm: KeyAlgorithm;
+    /** Only for RSA. */
+    rsaBits?: 2048 | 3072 | 4096;
+    /** Only for ECDSA. */
+    ecdsaCurve?: EcdsaCurve;
+}
+
+export interface VerificationConfig {
+    /** Wait until istio-ca-root-cert in every namespace holds the new trust bundle. */
+    rootCertConfigMaps: boolean;
+    /** Require every proxy SYNCED in `istioctl proxy-status`. */
+    proxyStatus: boolean;
+    rootCertTimeoutSeconds: number;
+    rolloutTimeoutSeconds: number;
+    proxyStatusTimeoutSeconds: number;
+}
+
+export interface IstioCaConfig {
+    clusterName: string;
+    istioNamespace: string;
+    /** Root generation that signs (through its intermediate). */
+    keyVersion: number;
+    /** Root generations whose certificates root-cert.pem carries. Always contains keyVersion. */
+    trustedKeyVersions: number[];
+    intermediateVersion: number;
+    key: KeySpec;
+    rootValidityHours: number;
+    intermediateValidityHours: number;
+    kubeconfig?: string;
+    kubeContext?: string;
+    /** Label selector of the istiod Deployments to restart. */
+    istiodSelector: string;
+    /** Explicit workload namespaces; absent: every namespace labelled for injection. */
+    workloadNamespaces?: string[];
+    restartConcurrency: number;
+    kubectlPath: string;
+    istioctlPath: string;
+    verify: VerificationConfig;
+}
+
+/** Raw string values by key (without the namespace), as stack config holds them. */
+export type RawConfig = (key: string) => string | undefined;
+
+class Problems {
+    readonly list: string[] = [];
+    add(key: string, message: string): void {
+        this.list.push(`${CONFIG_NAMESPACE}:${key} ${message}`);
+    }
+}
+
+export class ConfigError extends Error {
+    constructor(readonly problems: string[]) {
+        super(`invalid stack configuration:\n  - ${problems.join("\n  - ")}`);
+        this.name = "ConfigError";
+    }
+}
+
+function integer(raw: RawConfig, p: Problems, key: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+    const value = raw(key);
+    if (value === undefined || value === "") {
+        return def;
+    }
+    if (!/^-?\d+$/.test(value.trim())) {
+        p.add(key, `must be an integer, got ${JSON.stringify(value)}`);
+        return def;
+    }
+    const n = Number(value);
+    if (n < min || n > max) {
+        p.add(key, `must be between ${min} and ${max}, got ${n}`);
+        return def;
+    }
+    return n;
+}
+
+function boolean(raw: RawConfig, p: Problems, key: string, def: boolean): boolean {
+    const value = raw(key);
+    if (value === undefined || value === "") {
+        return def;
+    }
+    if (value === "true" || value === "false") {
+        return value === "true";
+    }
+    p.add(key, `must be true or false, got ${JSON.stringify(value)}`);
+    return def;
+}
+
+function oneOf<T extends string>(raw: RawConfig, p: Problems, key: string, def: T, allowed: readonly T[]): T {
+    const value = raw(key);
+    if (value === undefined || value === "") {
+        return def;
+    }
+    if (!(allowed as readonly string[]).includes(value)) {
+        p.add(key, `must be one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`);
+        return def;
+    }
+    return value as T;
+}
+
+function optionalString(raw: RawConfig, key: string): string | undefined {
+    const value = raw(key);
+    return value === undefined || value.trim() === "" ? undefined : value.trim();
+}
+
+function list(raw: RawConfig, p: Problems, key: string): unknown[] | undefined {
+    const value = raw(key);
+    if (value === undefined || value === "") {
+        return undefined;
+    }
+    try {
+        const parsed: unknown = JSON.parse(value);
+        if (Array.isArray(parsed)) {
+            return parsed;
+        }
+    } catch {
+        // fall through to the error below
+    }
+    p.add(key, `must be a list, got ${JSON.stringify(value)}`);
+    return undefined;
+}
+
+// RFC 1123 label: what Kubernetes accepts as a namespace name.
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function namespaceName(p: Problems, key: string, value: string): boolean {
+    if (value.length > 63 || !DNS_LABEL.test(value)) {
+        p.add(key, `must be a Kubernetes namespace name (lower-case RFC 1123 label), got ${JSON.stringify(value)}`);
+        return false;
+    }
+    return true;
+}
+
+/** Validates raw stack config. Throws ConfigError listing every problem at once. */
+export function parseConfig(raw: RawConfig): IstioCaConfig {
+    const p = new Problems();
+
+    const clusterName = (raw("clusterName") ?? "").trim();
+    if (clusterName === "") {
+        p.add("clusterName", "is required: a non-empty name of this cluster (it goes into the intermediate's L= attribute)");
+    } else if (/[,+=<>#;"\\]/.test(clusterName)) {
+        p.add("clusterName", `must not contain X.509 DN special characters (, + = < > # ; " \\), got ${JSON.stringify(clusterName)}`);
+    }
+
+    const istioNamespace = optionalString(raw, "istioNamespace") ?? "istio-system";
+    namespaceName(p, "istioNamespace", istioNamespace);
+
+    const keyVersion = integer(raw, p, "keyVersion", 1, 1);
+    const intermediateVersion = integer(raw, p, "intermediateVersion", 1, 1);
+
+    let trustedKeyVersions = [keyVersion];
+    const trusted = list(raw, p, "trustedKeyVersions");
+    if (trusted !== undefined) {
+        const ok = trusted.every((v) => Number.isInteger(v) && (v as number) >= 1);
+        if (!ok || trusted.length === 0) {
+            p.add("trustedKeyVersions", `must be a non-empty list of integers >= 1, got ${JSON.stringify(trusted)}`);
+        } else if (new Set(trusted).size !== trusted.length) {
+            p.add("trustedKeyVersions", `must not repeat a version, got ${JSON.stringify(trusted)}`);
+        } else if (!trusted.includes(keyVersion)) {
+            p.add("trustedKeyVersions", `must include keyVersion (${keyVersion}): root-cert.pem has to trust the root that signs, got ${JSON.stringify(trusted)}`);
+        } else {
+            trustedKeyVersions = [...(trusted as number[])].sort((a, b) => a - b);
+        }
+    }
+
+    const algorithm = oneOf<KeyAlgorithm>(raw, p, "keyAlgorithm", "RSA", ["RSA", "ECDSA"]);
+    const key: KeySpec = { algorithm };
+    if (algorithm === "RSA") {
+        const bits = integer(raw, p, "rsaBits", 4096, 2048, 4096);
+        if (![2048, 3072, 4096].includes(bits)) {
+            p.add("rsaBits", `must be 2048, 3072 or 4096, got ${bits}`);
+        }
+        key.rsaBits = bits as KeySpec["rsaBits"];
+        if (raw("ecdsaCurve") !== undefined) {
+            p.add("ecdsaCurve", "applies only with keyAlgorithm ECDSA; remove it or set keyAlgorithm: ECDSA");
+        }
+    } else {
+        key.ecdsaCurve = oneOf<EcdsaCurve>(raw, p, "ecdsaCurve", "P256", ["P256", "P384"]);
+        if (raw("rsaBits") !== undefined) {
+            p.add("rsaBits", "applies only with keyAlgorithm RSA; remove it or set keyAlgorithm: RSA");
+        }
+    }
+
+    const rootValidityDays = integer(raw, p, "rootValidityDays", 3650, 1, 36500);
+    const intermediateValidityDays = integer(raw, p, "intermediateValidityDays", 1825, 1, 36500);
+    if (intermediateValidityDays > rootValidityDays) {
+        p.add("intermediateValidityDays", `(${intermediateValidityDays}) must not exceed rootValidityDays (${rootValidityDays}): an intermediate must not outlive its root`);
+    }
+
+    let workloadNamespaces: string[] | undefined;
+    const namespaces = list(raw, p, "workloadNamespaces");
+    if (namespaces !== undefined) {
+        if (!namespaces.every((n) => typeof n === "string")) {
+            p.add("workloadNamespaces", `must be a list of namespace names, got ${JSON.stringify(namespaces)}`);
+        } else if ((namespaces as string[]).every((n) => namespaceName(p, "workloadNamespaces", n))) {
+            workloadNamespaces = [...new Set(namespaces as string[])];
+            if (workloadNamespaces.includes(istioNamespace)) {
+                p.add("workloadNamespaces", `must not contain the Istio namespace ${istioNamespace}: istiod is restarted first, on its own`);
+            }
+        }
+    }
+
+    const config: IstioCaConfig = {
+        clusterName,
+        istioNamespace,
+        keyVersion,
+        trustedKeyVersions,
+        intermediateVersion,
+        key,
+        rootValidityHours: rootValidityDays * 24,
+        intermediateValidityHours: intermediateValidityDays * 24,
+        kubeconfig: optionalString(raw, "kubeconfig"),
+        kubeContext: optionalString(raw, "kubeContext"),
+        istiodSelector: optionalString(raw, "istiodSelector") ?? "app=istiod",
+        workloadNamespaces,
+        restartConcurrency: integer(raw, p, "restartConcurrency", 10, 1, 200),
+        kubectlPath: optionalString(raw, "kubectlPath") ?? "kubectl",
+        istioctlPath: optionalString(raw, "istioctlPath") ?? "istioctl",
+        verify: {
+            rootCertConfigMaps: boolean(raw, p, "verifyRootCertConfigMaps", true),
+            proxyStatus: boolean(raw, p, "verifyProxyStatus", true),
+            rootCertTimeoutSeconds: integer(raw, p, "rootCertTimeoutSeconds", 300, 1, 86400),
+            rolloutTimeoutSeconds: integer(raw, p, "rolloutTimeoutSeconds", 600, 1, 86400),
+            proxyStatusTimeoutSeconds: integer(raw, p, "proxyStatusTimeoutSeconds", 300, 1, 86400),
+        },
+    };
+
+    if (p.list.length > 0) {
+        throw new ConfigError(p.list);
+    }
+    return config;
+}
+
+/** Reads the current stack's config (`istio-ca:*`). */
+export function loadConfig(): IstioCaConfig {
+    const cfg = new pulumi.Config(CONFIG_NAMESPACE);
+    return parseConfig((key) => cfg.get(key));
+}

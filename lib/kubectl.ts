@@ -1,0 +1,98 @@
+// A thin wrapper over the kubectl binary. kubectl (not a bespoke API client) is what the people
+// running this already trust with their contexts and exec auth plugins, so the steps speak to the
+// cluster through it. Every call is one process; callers batch (one list across all namespaces)
+// rather than loop per object.
+import { execFile } from "node:child_process";
+
+export interface KubectlOptions {
+    /** Path or name of the kubectl binary. */
+    binary: string;
+    kubeconfig?: string;
+    context?: string;
+    /** Per-call timeout. */
+    timeoutMs?: number;
+}
+
+export class ToolError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "ToolError";
+    }
+}
+
+/** Counts the processes spawned, so a run can report it (the scale benchmark reads it). */
+export const spawnCounter = { kubectl: 0, istioctl: 0 };
+
+export function runTool(
+    binary: string,
+    args: string[],
+    what: "kubectl" | "istioctl",
+    configKey: string,
+    timeoutMs = 120_000,
+): Promise<string> {
+    spawnCounter[what]++;
+    return new Promise((resolve, reject) => {
+        execFile(binary, args, { maxBuffer: 512 * 1024 * 1024, timeout: timeoutMs }, (err, stdout, stderr) => {
+            if (!err) {
+                resolve(stdout);
+                return;
+            }
+            const code = (err as NodeJS.ErrnoException).code;
+            if (code === "ENOENT") {
+                reject(new ToolError(`${what} not found: looked for ${JSON.stringify(binary)}; put ${what} on PATH or set ${configKey}`));
+            } else if (code === "EACCES") {
+                reject(new ToolError(`${what} at ${JSON.stringify(binary)} is not executable (${configKey})`));
+            } else {
+                const detail = (stderr || err.message).trim().split("\n").slice(-5).join("\n");
+                reject(new ToolError(`${what} ${args.join(" ")} failed: ${detail}`));
+            }
+        });
+    });
+}
+
+export class Kubectl {
+    constructor(private readonly opts: KubectlOptions) {}
+
+    private globalArgs(): string[] {
+        const args: string[] = [];
+        if (this.opts.kubeconfig) {
+            args.push("--kubeconfig", this.opts.kubeconfig);
+        }
+        if (this.opts.context) {
+            args.push("--context", this.opts.context);
+        }
+        return args;
+    }
+
+    run(args: string[]): Promise<string> {
+        return runTool(this.opts.binary, [...this.globalArgs(), ...args], "kubectl", "istio-ca:kubectlPath", this.opts.timeoutMs);
+    }
+
+    async getJson<T>(args: string[]): Promise<T> {
+        const out = await this.run([...args, "-o", "json"]);
+        try {
+            return JSON.parse(out) as T;
+        } catch {
+            throw new ToolError(`kubectl ${args.join(" ")} -o json did not print JSON: ${out.slice(0, 200)}`);
+        }
+    }
+}
+
+/** Minimal typed views of the objects the steps read. */
+export interface ObjectMeta {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    uid?: string;
+    generation?: number;
+}
+
+export interface KubeList<T> {
+    items: T[];
+}
+
+export interface Namespace {
+    metadata: ObjectMeta;
+    status?: { phase?: string };
+}

@@ -1,0 +1,106 @@
+// The contract between the program (which declares the step commands) and the step entry point
+// (which runs them): environment variables only. Values travel in the environment, never in the
+// command string, so nothing is interpolated into a shell; none of them is secret.
+import type { IstioCaConfig } from "../components/config";
+
+/** Relative to the project root, where the command provider runs commands. */
+export const STEP_ENTRY_POINT = "dist/lib/cli/main.js";
+
+export type StepName = "restart-istiod" | "wait-root-cert" | "restart-workloads" | "verify-proxies";
+export const STEP_NAMES: readonly StepName[] = ["restart-istiod", "wait-root-cert", "restart-workloads", "verify-proxies"];
+
+export interface StepSettings {
+    kubectl: string;
+    istioctl: string;
+    kubeconfig?: string;
+    context?: string;
+    istioNamespace: string;
+    istiodSelector: string;
+    /** SHA-256 (hex) of each root root-cert.pem must carry. */
+    trustFingerprints: string[];
+    workloadNamespaces?: string[];
+    concurrency: number;
+    rootCertTimeoutMs: number;
+    rolloutTimeoutMs: number;
+    proxyStatusTimeoutMs: number;
+    pollIntervalMs: number;
+}
+
+const E = {
+    kubectl: "ISTIO_CA_KUBECTL",
+    istioctl: "ISTIO_CA_ISTIOCTL",
+    kubeconfig: "ISTIO_CA_KUBECONFIG",
+    context: "ISTIO_CA_CONTEXT",
+    istioNamespace: "ISTIO_CA_ISTIO_NAMESPACE",
+    istiodSelector: "ISTIO_CA_ISTIOD_SELECTOR",
+    trustFingerprints: "ISTIO_CA_TRUST_FINGERPRINTS",
+    workloadNamespaces: "ISTIO_CA_WORKLOAD_NAMESPACES",
+    concurrency: "ISTIO_CA_CONCURRENCY",
+    rootCertTimeout: "ISTIO_CA_ROOT_CERT_TIMEOUT_SECONDS",
+    rolloutTimeout: "ISTIO_CA_ROLLOUT_TIMEOUT_SECONDS",
+    proxyStatusTimeout: "ISTIO_CA_PROXY_STATUS_TIMEOUT_SECONDS",
+    pollInterval: "ISTIO_CA_POLL_INTERVAL_MS",
+} as const;
+
+/** Program side: the environment of every step command. */
+export function stepEnvironment(config: IstioCaConfig, trustFingerprints: string[]): Record<string, string> {
+    const env: Record<string, string> = {
+        [E.kubectl]: config.kubectlPath,
+        [E.istioctl]: config.istioctlPath,
+        [E.istioNamespace]: config.istioNamespace,
+        [E.istiodSelector]: config.istiodSelector,
+        [E.trustFingerprints]: trustFingerprints.join(","),
+        [E.concurrency]: String(config.restartConcurrency),
+        [E.rootCertTimeout]: String(config.verify.rootCertTimeoutSeconds),
+        [E.rolloutTimeout]: String(config.verify.rolloutTimeoutSeconds),
+        [E.proxyStatusTimeout]: String(config.verify.proxyStatusTimeoutSeconds),
+    };
+    if (config.kubeconfig) {
+        env[E.kubeconfig] = config.kubeconfig;
+    }
+    if (config.kubeContext) {
+        env[E.context] = config.kubeContext;
+    }
+    if (config.workloadNamespaces) {
+        env[E.workloadNamespaces] = config.workloadNamespaces.join(",");
+    }
+    return env;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+    const value = env[name];
+    if (value === undefined || value === "") {
+        throw new Error(`environment variable ${name} is not set: this entry point is run by the istio-ca program's commands`);
+    }
+    return value;
+}
+
+function seconds(env: NodeJS.ProcessEnv, name: string, def: number): number {
+    const value = Number(env[name] ?? def);
+    if (!Number.isFinite(value) || value <= 0) {
+        throw new Error(`environment variable ${name} must be a positive number, got ${JSON.stringify(env[name])}`);
+    }
+    return value * 1000;
+}
+
+const list = (value: string | undefined): string[] | undefined =>
+    value === undefined || value === "" ? undefined : value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+
+/** Step side: settings from the environment the program gave the command. */
+export function readStepSettings(env: NodeJS.ProcessEnv): StepSettings {
+    return {
+        kubectl: env[E.kubectl] || "kubectl",
+        istioctl: env[E.istioctl] || "istioctl",
+        kubeconfig: env[E.kubeconfig] || undefined,
+        context: env[E.context] || undefined,
+        istioNamespace: required(env, E.istioNamespace),
+        istiodSelector: env[E.istiodSelector] || "app=istiod",
+        trustFingerprints: list(required(env, E.trustFingerprints)) ?? [],
+        workloadNamespaces: list(env[E.workloadNamespaces]),
+        concurrency: Math.max(1, Number(env[E.concurrency] ?? 10) || 10),
+        rootCertTimeoutMs: seconds(env, E.rootCertTimeout, 300),
+        rolloutTimeoutMs: seconds(env, E.rolloutTimeout, 600),
+        proxyStatusTimeoutMs: seconds(env, E.proxyStatusTimeout, 300),
+        pollIntervalMs: Number(env[E.pollInterval] ?? 1000) || 1000,
+    };
+}

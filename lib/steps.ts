@@ -1,0 +1,188 @@
+// The four steps that follow a change of `cacerts`, as the manual procedure runs them, but with
+// every wait bounded and every check comparing certificates rather than strings. Each step reads
+// the cluster with a constant number of list calls per poll (never one call per namespace), and
+// restarts namespaces in parallel up to a concurrency bound.
+import { mapLimit, pollUntil } from "./concurrency";
+import { Kubectl, KubeList, Namespace, runTool } from "./kubectl";
+import { evaluateProxyStatus, parseProxyStatus } from "./proxyStatus";
+import { checkRootCertConfigMaps, ConfigMapList, formatRootCertReport, NamespaceList, ROOT_CERT_CONFIGMAP } from "./rootCertCheck";
+import { DeploymentLike, summarizeRollouts } from "./rollout";
+import { StepSettings } from "./stepEnv";
+
+export class StepFailure extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "StepFailure";
+    }
+}
+
+export interface StepContext {
+    settings: StepSettings;
+    kubectl: Kubectl;
+    /** Progress for a person (stderr). */
+    log: (line: string) => void;
+}
+
+const RETRY_HINT = "Fix the cause (or raise the timeout in stack config), then run `pulumi up` again: this step runs again.";
+
+const seconds = (ms: number): string => `${Math.round(ms / 1000)}s`;
+
+/** True on the first poll of each 5-second window: progress lines at a readable pace. */
+const everyFiveSeconds = (elapsedMs: number, intervalMs: number): boolean =>
+    Math.floor(elapsedMs / 5000) !== Math.floor((elapsedMs - intervalMs) / 5000);
+
+/** Restarts the Deployments matching `selector` in the given namespaces (one kubectl per namespace). */
+async function restartNamespaces(ctx: StepContext, namespaces: string[], selector?: string): Promise<void> {
+    let done = 0;
+    await mapLimit(namespaces, ctx.settings.concurrency, async (ns) => {
+        const args = ["rollout", "restart", "deployment", "-n", ns];
+        if (selector) {
+            args.push("-l", selector);
+        }
+        await ctx.kubectl.run(args);
+        done++;
+        if (namespaces.length > 1 && (done % 10 === 0 || done === namespaces.length)) {
+            ctx.log(`restarted ${done}/${namespaces.length} namespaces`);
+        }
+    });
+}
+
+/** Waits until every target Deployment (`ns/name`) has rolled out; one list per poll. */
+async function waitForRollouts(ctx: StepContext, targets: string[], listArgs: string[]): Promise<void> {
+    const started = Date.now();
+    const result = await pollUntil(async () => {
+        const list = await ctx.kubectl.getJson<KubeList<DeploymentLike>>(["get", "deployments", ...listArgs]);
+        const rollouts = summarizeRollouts(list, targets);
+        // A failed rollout (progress deadline exceeded) ends the wait early: waiting will not help.
+        return { rollouts, done: rollouts.pending.length === 0 || rollouts.failed.length > 0 };
+    }, {
+        timeoutMs: ctx.settings.rolloutTimeoutMs,
+        intervalMs: ctx.settings.pollIntervalMs,
+        onProgress: ({ rollouts }, elapsed) => {
+            if (everyFiveSeconds(elapsed, ctx.settings.pollIntervalMs)) {
+                const slow = rollouts.pending.slice(0, 3).map((p) => p.name).join(", ");
+                ctx.log(`rollouts: ${rollouts.done.length}/${targets.length} done after ${seconds(elapsed)}${slow ? `; waiting for ${slow}${rollouts.pending.length > 3 ? ", …" : ""}` : ""}`);
+            }
+        },
+    });
+    const state = result.state.rollouts;
+    if (state.failed.length > 0) {
+        throw new StepFailure(`rollout failed for ${state.failed.length} Deployment(s):\n${state.failed.map((f) => `  - ${f.name}: ${f.message}`).join("\n")}\n${RETRY_HINT}`);
+    }
+    if (result.timedOut) {
+        throw new StepFailure(
+            `timed out after ${seconds(Date.now() - started)} (istio-ca:rolloutTimeoutSeconds) waiting for ${state.pending.length} of ${targets.length} Deployment(s) to roll out:\n` +
+            state.pending.slice(0, 20).map((p) => `  - ${p.name}: ${p.message}`).join("\n") +
+            (state.pending.length > 20 ? `\n  … and ${state.pending.length - 20} more` : "") + `\n${RETRY_HINT}`);
+    }
+    ctx.log(`rollouts: ${targets.length}/${targets.length} done in ${seconds(Date.now() - started)}`);
+}
+
+const targetsOf = (deployments: DeploymentLike[]): string[] => deployments.map((d) => `${d.metadata.namespace}/${d.metadata.name}`);
+
+/** a. Restart istiod and wait for its rollout. */
+export async function restartIstiod(ctx: StepContext): Promise<{ restarted: string[] }> {
+    const { istioNamespace, istiodSelector } = ctx.settings;
+    const list = await ctx.kubectl.getJson<KubeList<DeploymentLike>>(["get", "deployments", "-n", istioNamespace, "-l", istiodSelector]);
+    if (list.items.length === 0) {
+        throw new StepFailure(`no Deployment matches ${istiodSelector} (istio-ca:istiodSelector) in namespace ${istioNamespace} (istio-ca:istioNamespace): is Istio installed in this cluster and context?`);
+    }
+    const targets = targetsOf(list.items);
+    ctx.log(`restarting ${targets.join(", ")}`);
+    await restartNamespaces(ctx, [istioNamespace], istiodSelector);
+    await waitForRollouts(ctx, targets, ["-n", istioNamespace, "-l", istiodSelector]);
+    return { restarted: targets };
+}
+
+/** b. Wait until istio-ca-root-cert in every namespace istiod serves holds the new trust bundle. */
+export async function waitRootCert(ctx: StepContext): Promise<{ namespaces: number }> {
+    const expected = ctx.settings.trustFingerprints;
+    ctx.log(`waiting for ${ROOT_CERT_CONFIGMAP} to carry ${expected.length} root(s) in every namespace`);
+    const result = await pollUntil(async () => {
+        const [configMaps, namespaces] = await Promise.all([
+            ctx.kubectl.getJson<ConfigMapList>(["get", "configmaps", "-A", "--field-selector", `metadata.name=${ROOT_CERT_CONFIGMAP}`]),
+            ctx.kubectl.getJson<NamespaceList>(["get", "namespaces"]),
+        ]);
+        const check = checkRootCertConfigMaps(configMaps, namespaces, expected);
+        return { ...check, done: check.ok };
+    }, {
+        timeoutMs: ctx.settings.rootCertTimeoutMs,
+        intervalMs: ctx.settings.pollIntervalMs,
+        onProgress: (s, elapsed) => {
+            const ok = s.namespaces.filter((n) => n.status === "ok").length;
+            if (everyFiveSeconds(elapsed, ctx.settings.pollIntervalMs)) {
+                ctx.log(`${ROOT_CERT_CONFIGMAP}: ${ok}/${s.namespaces.length} namespaces current after ${seconds(elapsed)}`);
+            }
+        },
+    });
+    if (result.timedOut) {
+        throw new StepFailure(
+            `timed out after ${seconds(result.elapsedMs)} (istio-ca:rootCertTimeoutSeconds) waiting for ${ROOT_CERT_CONFIGMAP} to carry the new trust bundle.\n` +
+            `${formatRootCertReport(result.state)}\n` +
+            `istiod writes this ConfigMap; check that it runs and reads the new cacerts (kubectl logs -n ${ctx.settings.istioNamespace} -l ${ctx.settings.istiodSelector}). ${RETRY_HINT}`);
+    }
+    ctx.log(`${ROOT_CERT_CONFIGMAP}: all ${result.state.namespaces.length} namespaces carry the new bundle (${seconds(result.elapsedMs)})`);
+    return { namespaces: result.state.namespaces.length };
+}
+
+/** Namespaces with Istio injection: the explicit list, or the labels istiod's injector uses. */
+export function meshNamespaces(namespaces: Namespace[], istioNamespace: string, explicit?: string[]): string[] {
+    const live = namespaces.filter((n) => n.status?.phase !== "Terminating");
+    if (explicit) {
+        const existing = new Set(live.map((n) => n.metadata.name));
+        const missing = explicit.filter((n) => !existing.has(n));
+        if (missing.length > 0) {
+            throw new StepFailure(`istio-ca:workloadNamespaces names namespaces that do not exist: ${missing.join(", ")}`);
+        }
+        return [...explicit].sort();
+    }
+    return live
+        .filter((n) => n.metadata.name !== istioNamespace)
+        .filter((n) => {
+            const labels = n.metadata.labels ?? {};
+            if (labels["istio-injection"] === "disabled") {
+                return false;
+            }
+            return labels["istio-injection"] === "enabled" || labels["istio.io/rev"] !== undefined;
+        })
+        .map((n) => n.metadata.name)
+        .sort();
+}
+
+/** c. Restart the Deployments of every Istio-enabled namespace, in parallel, and wait for them all. */
+export async function restartWorkloads(ctx: StepContext): Promise<{ restartedNamespaces: string[]; deployments: number }> {
+    const [namespaceList, deploymentList] = await Promise.all([
+        ctx.kubectl.getJson<KubeList<Namespace>>(["get", "namespaces"]),
+        ctx.kubectl.getJson<KubeList<DeploymentLike>>(["get", "deployments", "-A"]),
+    ]);
+    const namespaces = meshNamespaces(namespaceList.items, ctx.settings.istioNamespace, ctx.settings.workloadNamespaces);
+    const inMesh = new Set(namespaces);
+    const deployments = deploymentList.items.filter((d) => inMesh.has(d.metadata.namespace ?? ""));
+    const withDeployments = namespaces.filter((ns) => deployments.some((d) => d.metadata.namespace === ns));
+    ctx.log(`restarting ${deployments.length} Deployment(s) in ${withDeployments.length} namespace(s) (${ctx.settings.concurrency} at a time)`);
+    await restartNamespaces(ctx, withDeployments);
+    await waitForRollouts(ctx, targetsOf(deployments), ["-A"]);
+    return { restartedNamespaces: withDeployments, deployments: deployments.length };
+}
+
+/** d. `istioctl proxy-status`: every proxy SYNCED, retried until the timeout. */
+export async function verifyProxies(ctx: StepContext): Promise<{ proxies: number }> {
+    const { settings } = ctx;
+    const args = ["proxy-status", "-i", settings.istioNamespace];
+    if (settings.kubeconfig) {
+        args.push("--kubeconfig", settings.kubeconfig);
+    }
+    if (settings.context) {
+        args.push("--context", settings.context);
+    }
+    const result = await pollUntil(async () => {
+        const output = await runTool(settings.istioctl, args, "istioctl", "istio-ca:istioctlPath");
+        const evaluation = evaluateProxyStatus(parseProxyStatus(output));
+        return { ...evaluation, done: evaluation.ok, proxies: parseProxyStatus(output).proxies.length };
+    }, { timeoutMs: settings.proxyStatusTimeoutMs, intervalMs: Math.max(settings.pollIntervalMs, 2000) });
+    if (result.timedOut) {
+        throw new StepFailure(`proxies not in sync after ${seconds(result.elapsedMs)} (istio-ca:proxyStatusTimeoutSeconds):\n${result.state.summary}\n${RETRY_HINT}`);
+    }
+    ctx.log(result.state.summary);
+    return { proxies: result.state.proxies };
+}

@@ -1,0 +1,65 @@
+// Certificate material for tests, generated at test time with openssl (never committed).
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+export interface TestCa {
+    certPem: string;
+    keyPem: string;
+    certPath: string;
+    keyPath: string;
+}
+
+let workDir: string | undefined;
+function dir(): string {
+    if (!workDir) {
+        workDir = fs.mkdtempSync(path.join(os.tmpdir(), "istio-ca-test-certs-"));
+        process.on("exit", () => fs.rmSync(workDir!, { recursive: true, force: true }));
+    }
+    return workDir;
+}
+
+export function openssl(args: string[], input?: string): string {
+    return execFileSync("openssl", args, { cwd: dir(), input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+}
+
+let counter = 0;
+
+/** A self-signed CA (EC P-256: fast), subject `/O=Istio/CN=<cn>`. */
+export function selfSignedCa(cn = "Root CA", days = 3650): TestCa {
+    const id = `ca${++counter}`;
+    openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${id}.key`, "-out", `${id}.crt`,
+        "-days", String(days), "-subj", `/O=Istio/CN=${cn}`, "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,digitalSignature"]);
+    return read(id);
+}
+
+/** A CA (or a leaf with `ca: false`) signed by `issuer`. */
+export function issuedBy(issuer: TestCa, subject: string, opts: { ca?: boolean; days?: number; san?: string } = {}): TestCa {
+    const id = `cert${++counter}`;
+    openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${id}.key`, "-out", `${id}.csr`, "-subj", subject]);
+    const ext = [
+        opts.ca === false ? "basicConstraints=critical,CA:false" : "basicConstraints=critical,CA:true,pathlen:0",
+        opts.ca === false ? "keyUsage=critical,digitalSignature,keyEncipherment" : "keyUsage=critical,keyCertSign,digitalSignature",
+    ];
+    if (opts.san) {
+        ext.push(`subjectAltName=${opts.san}`);
+    }
+    fs.writeFileSync(path.join(dir(), `${id}.ext`), ext.join("\n") + "\n");
+    openssl(["x509", "-req", "-in", `${id}.csr`, "-CA", issuer.certPath, "-CAkey", issuer.keyPath, "-CAcreateserial",
+        "-out", `${id}.crt`, "-days", String(opts.days ?? 365), "-extfile", `${id}.ext`]);
+    return read(id);
+}
+
+function read(id: string): TestCa {
+    const certPath = path.join(dir(), `${id}.crt`);
+    const keyPath = path.join(dir(), `${id}.key`);
+    return { certPem: fs.readFileSync(certPath, "utf8"), keyPem: fs.readFileSync(keyPath, "utf8"), certPath, keyPath };
+}
+
+/** Writes `content` to a fresh file in the test dir and returns its path. */
+export function writeTemp(name: string, content: string): string {
+    const p = path.join(dir(), `${++counter}-${name}`);
+    fs.writeFileSync(p, content);
+    return p;
+}
