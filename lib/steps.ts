@@ -176,9 +176,13 @@ export async function verifyProxies(ctx: StepContext): Promise<{ proxies: number
         args.push("--context", settings.context);
     }
     const result = await pollUntil(async () => {
-        const output = await runTool(settings.istioctl, args, "istioctl", "istio-ca:istioctlPath");
-        const evaluation = evaluateProxyStatus(parseProxyStatus(output));
-        return { ...evaluation, done: evaluation.ok, proxies: parseProxyStatus(output).proxies.length };
+        let report = parseProxyStatus(await runTool(settings.istioctl, args, "istioctl", "istio-ca:istioctlPath"));
+        if (!report.syncReported) {
+            // istioctl >= 1.27 lists subscriptions by default; `-v 1` brings back per-type sync status.
+            report = parseProxyStatus(await runTool(settings.istioctl, [...args, "-v", "1"], "istioctl", "istio-ca:istioctlPath"));
+        }
+        const evaluation = evaluateProxyStatus(report, { requireSyncStatus: true });
+        return { ...evaluation, done: evaluation.ok, proxies: report.proxies.length };
     }, { timeoutMs: settings.proxyStatusTimeoutMs, intervalMs: Math.max(settings.pollIntervalMs, 2000) });
     if (result.timedOut) {
         throw new StepFailure(`proxies not in sync after ${seconds(result.elapsedMs)} (istio-ca:proxyStatusTimeoutSeconds):\n${result.state.summary}\n${RETRY_HINT}`);
