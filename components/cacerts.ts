@@ -27,11 +27,20 @@ export function publicContentHash(parts: { caCertPem: string; rootCertPem: strin
     return h.digest("hex");
 }
 
+/** sha256 of one public value, for triggers that follow only part of cacerts. */
+export function sha256(value: string): string {
+    return createHash("sha256").update(value).digest("hex");
+}
+
 /** The `cacerts` Secret istiod reads, updated in place on every rotation. */
 export class CacertsSecret extends pulumi.ComponentResource {
     public readonly secret: k8s.core.v1.Secret;
     /** sha256 over the public parts (see publicContentHash). */
     public readonly contentHash: pulumi.Output<string>;
+    /** sha256 of root-cert.pem: changes when the trust bundle does. */
+    public readonly trustBundleHash: pulumi.Output<string>;
+    /** sha256 of ca-cert.pem + cert-chain.pem: changes when the signing intermediate does. */
+    public readonly signerHash: pulumi.Output<string>;
 
     constructor(name: string, args: CacertsSecretArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-ca:k8s:CacertsSecret", name, {}, opts);
@@ -60,6 +69,8 @@ export class CacertsSecret extends pulumi.ComponentResource {
         this.contentHash = pulumi
             .all([args.caCertPem, args.rootCertPem, args.certChainPem])
             .apply(([caCertPem, rootCertPem, certChainPem]) => publicContentHash({ caCertPem, rootCertPem, certChainPem }));
-        this.registerOutputs({ contentHash: this.contentHash });
+        this.trustBundleHash = pulumi.output(args.rootCertPem).apply(sha256);
+        this.signerHash = pulumi.all([args.caCertPem, args.certChainPem]).apply(([ca, chain]) => sha256(`${ca}\0${chain}`));
+        this.registerOutputs({ contentHash: this.contentHash, trustBundleHash: this.trustBundleHash, signerHash: this.signerHash });
     }
 }

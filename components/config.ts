@@ -21,6 +21,9 @@ export interface VerificationConfig {
     rootCertConfigMaps: boolean;
     /** Require every proxy SYNCED in `istioctl proxy-status`. */
     proxyStatus: boolean;
+    /** Require every workload's certificate issued by the current intermediate and its ROOTCA = root-cert.pem. */
+    workloadCertificates: boolean;
+    workloadCertTimeoutSeconds: number;
     rootCertTimeoutSeconds: number;
     rolloutTimeoutSeconds: number;
     proxyStatusTimeoutSeconds: number;
@@ -44,6 +47,10 @@ export interface IstioCaConfig {
     /** Explicit workload namespaces; absent: every namespace labelled for injection. */
     workloadNamespaces?: string[];
     restartConcurrency: number;
+    /** After an intermediate-only rotation istiod hot-reloads cacerts (1.19+): restart it anyway? */
+    restartIstiodOnIntermediateRotation: boolean;
+    /** After an intermediate-only rotation, restart the workloads so they re-sign now? */
+    restartWorkloadsOnIntermediateRotation: boolean;
     kubectlPath: string;
     istioctlPath: string;
     verify: VerificationConfig;
@@ -223,11 +230,15 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
         istiodSelector: optionalString(raw, "istiodSelector") ?? "app=istiod",
         workloadNamespaces,
         restartConcurrency: integer(raw, p, "restartConcurrency", 10, 1, 200),
+        restartIstiodOnIntermediateRotation: boolean(raw, p, "restartIstiodOnIntermediateRotation", false),
+        restartWorkloadsOnIntermediateRotation: boolean(raw, p, "restartWorkloadsOnIntermediateRotation", true),
         kubectlPath: optionalString(raw, "kubectlPath") ?? "kubectl",
         istioctlPath: optionalString(raw, "istioctlPath") ?? "istioctl",
         verify: {
             rootCertConfigMaps: boolean(raw, p, "verifyRootCertConfigMaps", true),
             proxyStatus: boolean(raw, p, "verifyProxyStatus", true),
+            workloadCertificates: boolean(raw, p, "verifyWorkloadCertificates", true),
+            workloadCertTimeoutSeconds: integer(raw, p, "workloadCertTimeoutSeconds", 300, 1, 86400),
             rootCertTimeoutSeconds: integer(raw, p, "rootCertTimeoutSeconds", 300, 1, 86400),
             rolloutTimeoutSeconds: integer(raw, p, "rolloutTimeoutSeconds", 600, 1, 86400),
             proxyStatusTimeoutSeconds: integer(raw, p, "proxyStatusTimeoutSeconds", 300, 1, 86400),

@@ -1,24 +1,49 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { IstioCaConfig } from "./config";
-import { STEP_ENTRY_POINT, StepName, stepEnvironment } from "../lib/stepEnv";
+import { ExpectedCa, STEP_ENTRY_POINT, STEP_NAMES, StepName, stepEnvironment } from "../lib/stepEnv";
 
 export interface MeshRolloutArgs {
     config: IstioCaConfig;
-    /** Public hash of the cacerts content: a new value re-runs every step. */
-    contentHash: pulumi.Input<string>;
-    /** SHA-256 fingerprints of the roots in root-cert.pem (public). */
-    trustFingerprints: pulumi.Input<string[]>;
+    /** sha256 of root-cert.pem. */
+    trustBundleHash: pulumi.Input<string>;
+    /** sha256 of ca-cert.pem + cert-chain.pem. */
+    signerHash: pulumi.Input<string>;
+    /** The public parts of cacerts the checks compare the mesh with. */
+    expected: pulumi.Input<ExpectedCa>;
     /** Resources the first step waits for (the cacerts Secret). */
     after: pulumi.Resource[];
 }
 
 /**
+ * Which steps run, and which change re-runs each. A changed trust bundle (any root change) runs
+ * everything, as the manual procedure does. An intermediate-only change relies on istiod's hot
+ * reload (Istio 1.19+): istiod is restarted only when configured, the root ConfigMaps do not
+ * change, and workloads are restarted unless configured not to.
+ */
+export function stepTriggers(config: IstioCaConfig, trustBundleHash: pulumi.Input<string>, signerHash: pulumi.Input<string>): Map<StepName, pulumi.Input<string>[]> {
+    const steps = new Map<StepName, pulumi.Input<string>[]>();
+    steps.set("restart-istiod", config.restartIstiodOnIntermediateRotation ? [trustBundleHash, signerHash] : [trustBundleHash]);
+    if (config.verify.rootCertConfigMaps) {
+        steps.set("wait-root-cert", [trustBundleHash]);
+    }
+    steps.set("restart-workloads", config.restartWorkloadsOnIntermediateRotation ? [trustBundleHash, signerHash] : [trustBundleHash]);
+    if (config.verify.proxyStatus) {
+        steps.set("verify-proxies", [trustBundleHash, signerHash]);
+    }
+    if (config.verify.workloadCertificates) {
+        steps.set("verify-workload-certs", [trustBundleHash, signerHash]);
+    }
+    return steps;
+}
+
+/**
  * What the manual procedure does by hand after `cacerts` changes, in its order, each step waiting
  * for the previous one: restart istiod, wait for istio-ca-root-cert everywhere, restart the
- * Istio-enabled workloads, prove every proxy is SYNCED. Each step is a command.local.Command that
- * runs one of the project's TypeScript entry points (lib/cli/main.ts); a failed step fails
- * `pulumi up`, is not recorded, and so runs again on the next `pulumi up`.
+ * Istio-enabled workloads, prove every proxy is SYNCED and every workload certificate re-issued.
+ * Each step is a command.local.Command that runs one of the project's TypeScript entry points
+ * (lib/cli/main.ts); a failed step fails `pulumi up`, is not recorded as done, and so runs again
+ * on the next `pulumi up`.
  */
 export class MeshRollout extends pulumi.ComponentResource {
     /** Namespaces whose deployments were restarted (read from the step's summary line). */
@@ -27,23 +52,15 @@ export class MeshRollout extends pulumi.ComponentResource {
     constructor(name: string, args: MeshRolloutArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-ca:mesh:MeshRollout", name, {}, opts);
         const { config } = args;
-
-        const steps: StepName[] = ["restart-istiod"];
-        if (config.verify.rootCertConfigMaps) {
-            steps.push("wait-root-cert");
-        }
-        steps.push("restart-workloads");
-        if (config.verify.proxyStatus) {
-            steps.push("verify-proxies");
-        }
+        const triggers = stepTriggers(config, args.trustBundleHash, args.signerHash);
 
         let previous: command.local.Command | undefined;
         const commands = new Map<StepName, command.local.Command>();
-        for (const step of steps) {
+        for (const step of STEP_NAMES.filter((s) => triggers.has(s))) {
             const cmd: command.local.Command = new command.local.Command(`${name}-${step}`, {
                 create: `node ${STEP_ENTRY_POINT} ${step}`,
-                environment: pulumi.output(args.trustFingerprints).apply((fps) => stepEnvironment(config, fps)),
-                triggers: [args.contentHash],
+                environment: pulumi.output(args.expected).apply((expected) => stepEnvironment(config, expected, step)),
+                triggers: triggers.get(step),
             }, { parent: this, dependsOn: previous ? [previous] : args.after });
             commands.set(step, cmd);
             previous = cmd;

@@ -1,7 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { Kubectl } from "../lib/kubectl";
 import { bundleFingerprints } from "../lib/pem";
+import { clusterPreflight } from "../lib/preflight";
+import { classifyTransition, Transition, TrustState } from "../lib/rotation";
 import { STEP_ENTRY_POINT } from "../lib/stepEnv";
 import { certChain, trustBundle } from "../lib/trustBundle";
 import { CacertsSecret } from "./cacerts";
@@ -23,7 +26,52 @@ export interface IstioCaOutputs {
     /** Public hash of the cacerts content, the trigger of the restarts. */
     cacertsContentHash: pulumi.Output<string>;
     restartedNamespaces: pulumi.Output<string[]>;
+    /** What this deployment signs with and trusts: the next run compares its config with it. */
+    trustState: TrustState;
+    /** The kind of change this run makes (trust, sign, complete, immediate-swap, …). */
+    transition: Transition;
 }
+
+/** What the program needs from outside the config; replaced by stubs in unit tests. */
+export interface ProgramEnvironment {
+    /** Reads the cluster and throws a clear error when it cannot take this change. */
+    preflight(config: IstioCaConfig, needsMultiRoot: boolean): Promise<void>;
+    /** The trust state the last deployment of this stack recorded (undefined: none yet). */
+    previousTrustState(): Promise<TrustState | undefined>;
+}
+
+const trustStateOf = (config: IstioCaConfig): TrustState => ({
+    keyVersion: config.keyVersion,
+    trustedKeyVersions: config.trustedKeyVersions,
+    intermediateVersion: config.intermediateVersion,
+});
+
+/** Multi-root bundles, before or after: istiod must accept a bundle that changes by subset/superset. */
+function needsMultiRoot(previous: TrustState | undefined, next: TrustState): boolean {
+    return next.trustedKeyVersions.length > 1 || (previous?.trustedKeyVersions.length ?? 0) > 1;
+}
+
+/** The real environment: the cluster through kubectl, the previous state through this stack's own outputs. */
+export const liveEnvironment: ProgramEnvironment = {
+    async preflight(config, needsMultiRoot) {
+        const where = config.kubeContext ? `context ${config.kubeContext}` : "the current kube context";
+        await clusterPreflight({
+            kubectl: new Kubectl({ binary: config.kubectlPath, kubeconfig: config.kubeconfig, context: config.kubeContext, timeoutMs: 30_000 }),
+            where: config.kubeconfig ? `${where} of ${config.kubeconfig}` : where,
+            istioNamespace: config.istioNamespace,
+            istiodSelector: config.istiodSelector,
+            needsMultiRoot,
+        });
+    },
+    async previousTrustState() {
+        // The stack reads its own last outputs: what the cluster was given last time.
+        const self = new pulumi.StackReference("previous-deployment", {
+            name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+        });
+        const value = await new Promise<unknown>((resolve) => self.getOutput("trustState").apply(resolve));
+        return value === undefined || value === null ? undefined : (value as TrustState);
+    },
+};
 
 /** The directory holding Pulumi.yaml, whatever runs the program (ts from the root, js from dist/). */
 export function projectRoot(from = __dirname): string {
@@ -44,9 +92,26 @@ export function assertStepsBuilt(root = projectRoot()): void {
     }
 }
 
-/** The whole program for one cluster stack: PKI → cacerts → ordered restarts and verification. */
-export function istioCa(config: IstioCaConfig): IstioCaOutputs {
+/**
+ * The whole program for one cluster stack: PKI → cacerts → ordered restarts and verification.
+ * Everything that can refuse the change (config, the step from the previous deployment, the
+ * cluster) is checked before the first resource is registered.
+ */
+export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = liveEnvironment): Promise<IstioCaOutputs> {
     assertStepsBuilt();
+    const previous = await env.previousTrustState();
+    const transition = classifyTransition(previous, trustStateOf(config));
+    if (transition.errors.length > 0) {
+        throw new Error(`refusing this change of the CA: ${transition.description}\n  - ${transition.errors.join("\n  - ")}`);
+    }
+    for (const warning of transition.warnings) {
+        pulumi.log.warn(warning);
+    }
+    if (transition.kind !== "unchanged" && transition.kind !== "initial") {
+        pulumi.log.info(transition.description);
+    }
+    // The immediate swap replaces a single root by another: no multi-root bundle is ever served.
+    await env.preflight(config, transition.kind !== "immediate-swap" && needsMultiRoot(previous, trustStateOf(config)));
     const provider = clusterProvider(config);
 
     const roots = config.trustedKeyVersions.map((generation) => new RootCa(`root-v${generation}`, {
@@ -84,8 +149,13 @@ export function istioCa(config: IstioCaConfig): IstioCaOutputs {
 
     const rollout = new MeshRollout("mesh", {
         config,
-        contentHash: cacerts.contentHash,
-        trustFingerprints: rootCertPem.apply((pem) => bundleFingerprints(pem, "root-cert.pem")),
+        trustBundleHash: cacerts.trustBundleHash,
+        signerHash: cacerts.signerHash,
+        expected: pulumi.all([rootCertPem, intermediate.certPem]).apply(([trustBundlePem, signingCertPem]) => ({
+            trustFingerprints: bundleFingerprints(trustBundlePem, "root-cert.pem"),
+            trustBundlePem,
+            signingCertPem,
+        })),
         after: [cacerts],
     });
 
@@ -99,5 +169,22 @@ export function istioCa(config: IstioCaConfig): IstioCaOutputs {
         intermediate: intermediate.summary,
         cacertsContentHash: cacerts.contentHash,
         restartedNamespaces: rollout.restartedNamespaces,
+        trustState: trustStateOf(config),
+        transition,
+    };
+}
+
+/** The stack outputs a person reads (and the next run reads back: trustState). No key material. */
+export function stackOutputs(ca: IstioCaOutputs): Record<string, unknown> {
+    return {
+        clusterName: ca.clusterName,
+        istioNamespace: ca.istioNamespace,
+        signingRoot: ca.signingRoot,
+        trustedRoots: ca.trustedRoots,
+        intermediate: ca.intermediate,
+        restartedNamespaces: ca.restartedNamespaces,
+        cacertsContentHash: ca.cacertsContentHash,
+        trustState: ca.trustState,
+        lastChange: ca.transition.kind,
     };
 }

@@ -6,8 +6,19 @@ import type { IstioCaConfig } from "../components/config";
 /** Relative to the project root, where the command provider runs commands. */
 export const STEP_ENTRY_POINT = "dist/lib/cli/main.js";
 
-export type StepName = "restart-istiod" | "wait-root-cert" | "restart-workloads" | "verify-proxies";
-export const STEP_NAMES: readonly StepName[] = ["restart-istiod", "wait-root-cert", "restart-workloads", "verify-proxies"];
+export type StepName = "restart-istiod" | "wait-root-cert" | "restart-workloads" | "verify-proxies" | "verify-workload-certs";
+/** In the order they run. */
+export const STEP_NAMES: readonly StepName[] = ["restart-istiod", "wait-root-cert", "restart-workloads", "verify-proxies", "verify-workload-certs"];
+
+/** The public parts of cacerts a step compares the mesh with. */
+export interface ExpectedCa {
+    /** SHA-256 (hex) of each root in root-cert.pem. */
+    trustFingerprints: string[];
+    /** ca-cert.pem (public). */
+    signingCertPem: string;
+    /** root-cert.pem (public). */
+    trustBundlePem: string;
+}
 
 export interface StepSettings {
     kubectl: string;
@@ -18,11 +29,14 @@ export interface StepSettings {
     istiodSelector: string;
     /** SHA-256 (hex) of each root root-cert.pem must carry. */
     trustFingerprints: string[];
+    signingCertPem?: string;
+    trustBundlePem?: string;
     workloadNamespaces?: string[];
     concurrency: number;
     rootCertTimeoutMs: number;
     rolloutTimeoutMs: number;
     proxyStatusTimeoutMs: number;
+    workloadCertTimeoutMs: number;
     pollIntervalMs: number;
 }
 
@@ -34,27 +48,36 @@ const E = {
     istioNamespace: "ISTIO_CA_ISTIO_NAMESPACE",
     istiodSelector: "ISTIO_CA_ISTIOD_SELECTOR",
     trustFingerprints: "ISTIO_CA_TRUST_FINGERPRINTS",
+    signingCertPem: "ISTIO_CA_SIGNING_CERT_PEM",
+    trustBundlePem: "ISTIO_CA_TRUST_BUNDLE_PEM",
     workloadNamespaces: "ISTIO_CA_WORKLOAD_NAMESPACES",
     concurrency: "ISTIO_CA_CONCURRENCY",
     rootCertTimeout: "ISTIO_CA_ROOT_CERT_TIMEOUT_SECONDS",
     rolloutTimeout: "ISTIO_CA_ROLLOUT_TIMEOUT_SECONDS",
     proxyStatusTimeout: "ISTIO_CA_PROXY_STATUS_TIMEOUT_SECONDS",
+    workloadCertTimeout: "ISTIO_CA_WORKLOAD_CERT_TIMEOUT_SECONDS",
     pollInterval: "ISTIO_CA_POLL_INTERVAL_MS",
 } as const;
 
 /** Program side: the environment of every step command. */
-export function stepEnvironment(config: IstioCaConfig, trustFingerprints: string[]): Record<string, string> {
+export function stepEnvironment(config: IstioCaConfig, expected: ExpectedCa, step: StepName): Record<string, string> {
     const env: Record<string, string> = {
         [E.kubectl]: config.kubectlPath,
         [E.istioctl]: config.istioctlPath,
         [E.istioNamespace]: config.istioNamespace,
         [E.istiodSelector]: config.istiodSelector,
-        [E.trustFingerprints]: trustFingerprints.join(","),
+        [E.trustFingerprints]: expected.trustFingerprints.join(","),
         [E.concurrency]: String(config.restartConcurrency),
         [E.rootCertTimeout]: String(config.verify.rootCertTimeoutSeconds),
         [E.rolloutTimeout]: String(config.verify.rolloutTimeoutSeconds),
         [E.proxyStatusTimeout]: String(config.verify.proxyStatusTimeoutSeconds),
+        [E.workloadCertTimeout]: String(config.verify.workloadCertTimeoutSeconds),
     };
+    if (step === "verify-workload-certs") {
+        // Only this step compares certificates; the others need no PEM in their environment.
+        env[E.signingCertPem] = expected.signingCertPem;
+        env[E.trustBundlePem] = expected.trustBundlePem;
+    }
     if (config.kubeconfig) {
         env[E.kubeconfig] = config.kubeconfig;
     }
@@ -96,11 +119,14 @@ export function readStepSettings(env: NodeJS.ProcessEnv): StepSettings {
         istioNamespace: required(env, E.istioNamespace),
         istiodSelector: env[E.istiodSelector] || "app=istiod",
         trustFingerprints: list(required(env, E.trustFingerprints)) ?? [],
+        signingCertPem: env[E.signingCertPem] || undefined,
+        trustBundlePem: env[E.trustBundlePem] || undefined,
         workloadNamespaces: list(env[E.workloadNamespaces]),
         concurrency: Math.max(1, Number(env[E.concurrency] ?? 10) || 10),
         rootCertTimeoutMs: seconds(env, E.rootCertTimeout, 300),
         rolloutTimeoutMs: seconds(env, E.rolloutTimeout, 600),
         proxyStatusTimeoutMs: seconds(env, E.proxyStatusTimeout, 300),
+        workloadCertTimeoutMs: seconds(env, E.workloadCertTimeout, 300),
         pollIntervalMs: Number(env[E.pollInterval] ?? 1000) || 1000,
     };
 }

@@ -4,6 +4,7 @@
 // restarts namespaces in parallel up to a concurrency bound.
 import { mapLimit, pollUntil } from "./concurrency";
 import { Kubectl, KubeList, Namespace, runTool } from "./kubectl";
+import { evaluateProxySecrets, formatProxySecretsReport, summarizeProxySecrets } from "./proxySecrets";
 import { evaluateProxyStatus, parseProxyStatus } from "./proxyStatus";
 import { checkRootCertConfigMaps, ConfigMapList, formatRootCertReport, NamespaceList, ROOT_CERT_CONFIGMAP } from "./rootCertCheck";
 import { DeploymentLike, summarizeRollouts } from "./rollout";
@@ -189,4 +190,59 @@ export async function verifyProxies(ctx: StepContext): Promise<{ proxies: number
     }
     ctx.log(result.state.summary);
     return { proxies: result.state.proxies };
+}
+
+interface PodView {
+    metadata: { name: string; namespace: string };
+    spec?: { containers?: { name: string }[] };
+    status?: { phase?: string };
+}
+
+/**
+ * e. The gate between rotation phases: every Istio-enabled workload's certificate was issued by the
+ * current intermediate and its proxy trusts exactly root-cert.pem (`istioctl proxy-config secret`,
+ * one call per pod: that is the only place a proxy's certificates can be read).
+ */
+export async function verifyWorkloadCerts(ctx: StepContext): Promise<{ workloads: number }> {
+    const { settings } = ctx;
+    if (!settings.signingCertPem || !settings.trustBundlePem) {
+        throw new StepFailure("ISTIO_CA_SIGNING_CERT_PEM and ISTIO_CA_TRUST_BUNDLE_PEM must be set for verify-workload-certs");
+    }
+    const [namespaceList, podList] = await Promise.all([
+        ctx.kubectl.getJson<KubeList<Namespace>>(["get", "namespaces"]),
+        ctx.kubectl.getJson<KubeList<PodView>>(["get", "pods", "-A", "--field-selector", "status.phase=Running"]),
+    ]);
+    const inMesh = new Set(meshNamespaces(namespaceList.items, settings.istioNamespace, settings.workloadNamespaces));
+    const pods = podList.items
+        .filter((p) => inMesh.has(p.metadata.namespace) && (p.spec?.containers ?? []).some((c) => c.name === "istio-proxy"))
+        .map((p) => `${p.metadata.name}.${p.metadata.namespace}`);
+    ctx.log(`checking the certificates of ${pods.length} proxies`);
+    const expected = { signingCertPem: settings.signingCertPem, trustBundlePem: settings.trustBundlePem };
+    const globalArgs = [
+        ...(settings.kubeconfig ? ["--kubeconfig", settings.kubeconfig] : []),
+        ...(settings.context ? ["--context", settings.context] : []),
+        "-i", settings.istioNamespace,
+    ];
+    const result = await pollUntil(async () => {
+        const statuses = await mapLimit(pods, settings.concurrency, async (pod) => {
+            const output = await runTool(settings.istioctl, ["proxy-config", "secret", pod, "-o", "json", ...globalArgs], "istioctl", "istio-ca:istioctlPath")
+                .catch((err: Error) => err.message);
+            return evaluateProxySecrets(pod, output, expected);
+        });
+        const summary = summarizeProxySecrets(statuses);
+        return { statuses, summary, done: summary.ok };
+    }, {
+        timeoutMs: settings.workloadCertTimeoutMs,
+        intervalMs: Math.max(settings.pollIntervalMs, 5000),
+        onProgress: ({ summary }, elapsed) => ctx.log(`workload certificates: ${summary.ready}/${summary.total} current after ${seconds(elapsed)}`),
+    });
+    if (result.timedOut) {
+        throw new StepFailure(
+            `after ${seconds(result.elapsedMs)} (istio-ca:workloadCertTimeoutSeconds) ${result.state.summary.pending.length} of ${pods.length} workloads ` +
+            `do not yet hold a certificate from the current intermediate and the current trust bundle:\n` +
+            `${formatProxySecretsReport(result.state.statuses, { onlyProblems: true })}\n` +
+            `Restart those workloads (kubectl rollout restart) or wait for them to re-sign; do not start the next rotation phase before this passes. ${RETRY_HINT}`);
+    }
+    ctx.log(`all ${pods.length} workloads hold certificates from the current intermediate`);
+    return { workloads: pods.length };
 }

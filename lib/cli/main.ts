@@ -3,13 +3,14 @@
 // (the program reads restartedNamespaces from it). Exit 1 with a report on failure.
 import { Kubectl, spawnCounter, ToolError } from "../kubectl";
 import { readStepSettings, STEP_NAMES, StepName } from "../stepEnv";
-import { restartIstiod, restartWorkloads, StepContext, StepFailure, verifyProxies, waitRootCert } from "../steps";
+import { restartIstiod, restartWorkloads, StepContext, StepFailure, verifyProxies, verifyWorkloadCerts, waitRootCert } from "../steps";
 
 const steps: Record<StepName, (ctx: StepContext) => Promise<object>> = {
     "restart-istiod": restartIstiod,
     "wait-root-cert": waitRootCert,
     "restart-workloads": restartWorkloads,
     "verify-proxies": verifyProxies,
+    "verify-workload-certs": verifyWorkloadCerts,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -17,7 +17,7 @@ export interface MockWorld {
     one(type: string, name?: string): Registered;
     roots: Map<string, TestCa>;
     /** Runs `program` inside a root stack, capturing every resource it registers. */
-    run<T>(program: () => T): Promise<T>;
+    run<T>(program: () => T | Promise<T>): Promise<T>;
 }
 
 /** Resolves an Output (or plain value) in a test; secrets resolve to their plain value. */
@@ -76,17 +76,28 @@ export function setupMocks(config: Record<string, string>, stdoutByStep: Record<
     }, "istio-ca", "test", false);
 
     return {
-        run<T>(program: () => T): Promise<T> {
-            let result: T;
-            // A root stack has to exist for stack transformations, as in a real run.
-            return pulumi.runtime.runInPulumiStack(async () => {
+        async run<T>(program: () => T | Promise<T>): Promise<T> {
+            let result: T | undefined;
+            let failure: { error: unknown } | undefined;
+            // A root stack has to exist for stack transformations, as in a real run. The program's
+            // own error is carried out of the stack callback, where the runtime would report it
+            // again as an unhandled rejection.
+            await pulumi.runtime.runInPulumiStack(async () => {
                 pulumi.runtime.registerStackTransformation((args) => {
                     resources.push({ type: args.type, name: args.name, inputs: args.props, opts: args.opts, resource: args.resource });
                     return undefined;
                 });
-                result = program();
+                try {
+                    result = await program();
+                } catch (error) {
+                    failure = { error };
+                }
                 return {};
-            }).then(() => result);
+            });
+            if (failure) {
+                throw failure.error;
+            }
+            return result as T;
         },
         resources,
         roots,

@@ -13,7 +13,11 @@ const world = setupMocks(
 const { loadConfig } = require("../../components/config") as typeof import("../../components/config");
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { istioCa } = require("../../components/program") as typeof import("../../components/program");
-const program = world.run(() => istioCa(loadConfig()));
+const preflights: boolean[] = [];
+const program = world.run(() => istioCa(loadConfig(), {
+    previousTrustState: async () => undefined,
+    preflight: async (_config, needsMultiRoot) => { preflights.push(needsMultiRoot); },
+}));
 
 const TLS = {
     key: "tls:index/privateKey:PrivateKey",
@@ -75,14 +79,31 @@ test("the provider mutates Secrets in place and cacerts has exactly Istio's four
     assert.equal(data["ca-key.pem"], "mock private key of intermediate-key");
 });
 
-test("the steps run in order, each after the previous, triggered by the public content hash", async () => {
+test("the cluster is checked once, for a single-root bundle", () => {
+    assert.deepEqual(preflights, [false]);
+});
+
+test("the steps run in order, each after the previous, triggered by hashes of the public parts", async () => {
     const commands = world.byType("command:local:Command");
-    assert.deepEqual(commands.map((c) => c.name), ["mesh-restart-istiod", "mesh-wait-root-cert", "mesh-restart-workloads", "mesh-verify-proxies"]);
-    const hash = await promiseOf(outputs.cacertsContentHash);
-    assert.match(hash, /^[0-9a-f]{64}$/);
+    assert.deepEqual(commands.map((c) => c.name), [
+        "mesh-restart-istiod", "mesh-wait-root-cert", "mesh-restart-workloads", "mesh-verify-proxies", "mesh-verify-workload-certs",
+    ]);
+    const secret = world.one("istio-ca:k8s:CacertsSecret").resource as unknown as { trustBundleHash: any; signerHash: any };
+    const bundle = await promiseOf<string>(secret.trustBundleHash);
+    const signer = await promiseOf<string>(secret.signerHash);
+    assert.match(bundle, /^[0-9a-f]{64}$/);
+    assert.notEqual(bundle, signer);
+    const expectedTriggers: Record<string, string[]> = {
+        // istiod hot-reloads a new intermediate: only a new trust bundle restarts it by default.
+        "restart-istiod": [bundle],
+        "wait-root-cert": [bundle],
+        "restart-workloads": [bundle, signer],
+        "verify-proxies": [bundle, signer],
+        "verify-workload-certs": [bundle, signer],
+    };
     for (const [i, cmd] of commands.entries()) {
-        assert.deepEqual(await promiseOf(cmd.inputs.triggers), [hash]);
         const step = cmd.name.replace("mesh-", "");
+        assert.deepEqual(await promiseOf(cmd.inputs.triggers), expectedTriggers[step], step);
         assert.equal(cmd.inputs.create, `node dist/lib/cli/main.js ${step}`);
         const dependsOn = cmd.opts.dependsOn as unknown[];
         const expected = i === 0 ? world.one("istio-ca:k8s:CacertsSecret").resource : commands[i - 1].resource;
@@ -90,7 +111,8 @@ test("the steps run in order, each after the previous, triggered by the public c
         const env = await promiseOf(cmd.inputs.environment) as Record<string, string>;
         assert.equal(env.ISTIO_CA_ISTIO_NAMESPACE, "istio-system");
         assert.equal(env.ISTIO_CA_CONCURRENCY, "7");
-        assert.doesNotMatch(JSON.stringify(env), /PRIVATE KEY|mock private key|BEGIN/);
+        assert.doesNotMatch(JSON.stringify(env), /PRIVATE KEY|mock private key/);
+        assert.equal(env.ISTIO_CA_SIGNING_CERT_PEM !== undefined, step === "verify-workload-certs");
     }
 });
 

@@ -13,7 +13,8 @@ test("step settings survive the trip through the command environment", () => {
         clusterName: "c", kubeconfig: "/k/config", kubeContext: "ctx", workloadNamespaces: '["a","b"]',
         restartConcurrency: "3", rootCertTimeoutSeconds: "7",
     } as Record<string, string>)[k]);
-    const env = stepEnvironment(config, ["aa", "bb"]);
+    const env = stepEnvironment(config, { trustFingerprints: ["aa", "bb"], signingCertPem: "S", trustBundlePem: "T" }, "restart-workloads");
+    assert.equal(env.ISTIO_CA_SIGNING_CERT_PEM, undefined, "certificates travel only to the step that compares them");
     const s = readStepSettings(env);
     assert.equal(s.kubeconfig, "/k/config");
     assert.equal(s.context, "ctx");
@@ -22,6 +23,9 @@ test("step settings survive the trip through the command environment", () => {
     assert.equal(s.concurrency, 3);
     assert.equal(s.rootCertTimeoutMs, 7000);
     assert.equal(s.istioNamespace, "istio-system");
+    const gate = readStepSettings(stepEnvironment(config, { trustFingerprints: ["aa"], signingCertPem: "S", trustBundlePem: "T" }, "verify-workload-certs"));
+    assert.equal(gate.signingCertPem, "S");
+    assert.equal(gate.trustBundlePem, "T");
 });
 
 test("a step run outside the program says which variable is missing", () => {

@@ -1,0 +1,64 @@
+// The program compares the new config with what the stack's last deployment recorded, and
+// refuses, warns or proceeds before the first resource is registered.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { promiseOf, setupMocks } from "../support/mocks";
+import { parseConfig } from "../../components/config";
+import { TrustState } from "../../lib/rotation";
+import { splitCertificates } from "../../lib/pem";
+
+const world = setupMocks({});
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { istioCa } = require("../../components/program") as typeof import("../../components/program");
+
+const steady: TrustState = { keyVersion: 1, trustedKeyVersions: [1], intermediateVersion: 1 };
+
+async function deploy(values: Record<string, string>, previous: TrustState | undefined) {
+    const before = world.resources.length;
+    const preflights: boolean[] = [];
+    const config = parseConfig((k) => ({ clusterName: "c", ...values } as Record<string, string>)[k]);
+    const result = await world.run(() => istioCa(config, {
+        previousTrustState: async () => previous,
+        preflight: async (_c, multiRoot) => { preflights.push(multiRoot); },
+    })).then((outputs) => ({ outputs, error: undefined }), (error: Error) => ({ outputs: undefined, error }));
+    return { ...result, preflights, registered: world.resources.slice(before) };
+}
+
+test("phase 1 (trust): both roots exist, root-cert.pem carries both, istiod must accept multi-root", async () => {
+    const r = await deploy({ keyVersion: "1", trustedKeyVersions: "[1,2]" }, steady);
+    assert.equal(r.error, undefined);
+    assert.equal(r.outputs!.transition.kind, "trust");
+    assert.deepEqual(r.preflights, [true]);
+    const roots = r.registered.filter((x) => x.type === "tls:index/selfSignedCert:SelfSignedCert").map((x) => x.name);
+    assert.deepEqual(roots.sort(), ["root-v1-cert", "root-v2-cert"]);
+    const secret = r.registered.find((x) => x.type === "kubernetes:core/v1:Secret")!;
+    const data = await promiseOf(secret.inputs.stringData) as Record<string, string>;
+    assert.equal(splitCertificates(data["root-cert.pem"]).length, 2);
+});
+
+test("immediate swap: allowed with a warning, single root, no multi-root requirement", async () => {
+    const r = await deploy({ keyVersion: "2" }, steady);
+    assert.equal(r.error, undefined);
+    assert.equal(r.outputs!.transition.kind, "immediate-swap");
+    assert.ok(r.outputs!.transition.warnings.some((w) => /mTLS/.test(w) && /istio-ca:trustedKeyVersions/.test(w)));
+    assert.deepEqual(r.preflights, [false]);
+});
+
+test("a step that skips phase 1 is refused before anything is registered", async () => {
+    const r = await deploy({ keyVersion: "2", trustedKeyVersions: "[1,2]" }, steady);
+    assert.ok(r.error, "refused");
+    assert.match(r.error!.message, /refusing this change of the CA/);
+    assert.match(r.error!.message, /istio-ca:/);
+    assert.deepEqual(r.registered, [], "nothing registered");
+    assert.deepEqual(r.preflights, [], "the cluster is not even asked");
+});
+
+test("a failing preflight stops the program before any resource", async () => {
+    const before = world.resources.length;
+    const config = parseConfig((k) => ({ clusterName: "c" } as Record<string, string>)[k]);
+    await assert.rejects(world.run(() => istioCa(config, {
+        previousTrustState: async () => undefined,
+        preflight: async () => { throw new Error("no istiod Deployment matches app=istiod"); },
+    })), /no istiod Deployment/);
+    assert.equal(world.resources.length, before);
+});
