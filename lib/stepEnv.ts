@@ -59,33 +59,53 @@ const E = {
     pollInterval: "ISTIO_CA_POLL_INTERVAL_MS",
 } as const;
 
-/** Program side: the environment of every step command. */
+/**
+ * Program side: the environment of one step command. Each step gets only what it uses, so that
+ * changing, say, the proxy-status timeout does not count as a change of the restart steps (a
+ * changed environment re-runs a command).
+ */
 export function stepEnvironment(config: IstioCaConfig, expected: ExpectedCa, step: StepName): Record<string, string> {
     const env: Record<string, string> = {
         [E.kubectl]: config.kubectlPath,
-        [E.istioctl]: config.istioctlPath,
         [E.istioNamespace]: config.istioNamespace,
         [E.istiodSelector]: config.istiodSelector,
-        [E.trustFingerprints]: expected.trustFingerprints.join(","),
-        [E.concurrency]: String(config.restartConcurrency),
-        [E.rootCertTimeout]: String(config.verify.rootCertTimeoutSeconds),
-        [E.rolloutTimeout]: String(config.verify.rolloutTimeoutSeconds),
-        [E.proxyStatusTimeout]: String(config.verify.proxyStatusTimeoutSeconds),
-        [E.workloadCertTimeout]: String(config.verify.workloadCertTimeoutSeconds),
     };
-    if (step === "verify-workload-certs") {
-        // Only this step compares certificates; the others need no PEM in their environment.
-        env[E.signingCertPem] = expected.signingCertPem;
-        env[E.trustBundlePem] = expected.trustBundlePem;
-    }
     if (config.kubeconfig) {
         env[E.kubeconfig] = config.kubeconfig;
     }
     if (config.kubeContext) {
         env[E.context] = config.kubeContext;
     }
-    if (config.workloadNamespaces) {
-        env[E.workloadNamespaces] = config.workloadNamespaces.join(",");
+    const workloads = (): void => {
+        env[E.concurrency] = String(config.restartConcurrency);
+        if (config.workloadNamespaces) {
+            env[E.workloadNamespaces] = config.workloadNamespaces.join(",");
+        }
+    };
+    switch (step) {
+        case "restart-istiod":
+            env[E.rolloutTimeout] = String(config.verify.rolloutTimeoutSeconds);
+            break;
+        case "wait-root-cert":
+            env[E.trustFingerprints] = expected.trustFingerprints.join(",");
+            env[E.rootCertTimeout] = String(config.verify.rootCertTimeoutSeconds);
+            break;
+        case "restart-workloads":
+            workloads();
+            env[E.rolloutTimeout] = String(config.verify.rolloutTimeoutSeconds);
+            break;
+        case "verify-proxies":
+            env[E.istioctl] = config.istioctlPath;
+            env[E.proxyStatusTimeout] = String(config.verify.proxyStatusTimeoutSeconds);
+            break;
+        case "verify-workload-certs":
+            // Only this step compares certificates (public ones: ca-cert.pem and root-cert.pem).
+            workloads();
+            env[E.istioctl] = config.istioctlPath;
+            env[E.signingCertPem] = expected.signingCertPem;
+            env[E.trustBundlePem] = expected.trustBundlePem;
+            env[E.workloadCertTimeout] = String(config.verify.workloadCertTimeoutSeconds);
+            break;
     }
     return env;
 }
@@ -118,7 +138,7 @@ export function readStepSettings(env: NodeJS.ProcessEnv): StepSettings {
         context: env[E.context] || undefined,
         istioNamespace: required(env, E.istioNamespace),
         istiodSelector: env[E.istiodSelector] || "app=istiod",
-        trustFingerprints: list(required(env, E.trustFingerprints)) ?? [],
+        trustFingerprints: list(env[E.trustFingerprints]) ?? [],
         signingCertPem: env[E.signingCertPem] || undefined,
         trustBundlePem: env[E.trustBundlePem] || undefined,
         workloadNamespaces: list(env[E.workloadNamespaces]),

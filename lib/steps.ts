@@ -98,6 +98,9 @@ export async function restartIstiod(ctx: StepContext): Promise<{ restarted: stri
 /** b. Wait until istio-ca-root-cert in every namespace istiod serves holds the new trust bundle. */
 export async function waitRootCert(ctx: StepContext): Promise<{ namespaces: number }> {
     const expected = ctx.settings.trustFingerprints;
+    if (expected.length === 0) {
+        throw new StepFailure("ISTIO_CA_TRUST_FINGERPRINTS must be set for wait-root-cert");
+    }
     ctx.log(`waiting for ${ROOT_CERT_CONFIGMAP} to carry ${expected.length} root(s) in every namespace`);
     const result = await pollUntil(async () => {
         const [configMaps, namespaces] = await Promise.all([

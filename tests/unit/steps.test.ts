@@ -13,15 +13,18 @@ test("step settings survive the trip through the command environment", () => {
         clusterName: "c", kubeconfig: "/k/config", kubeContext: "ctx", workloadNamespaces: '["a","b"]',
         restartConcurrency: "3", rootCertTimeoutSeconds: "7",
     } as Record<string, string>)[k]);
-    const env = stepEnvironment(config, { trustFingerprints: ["aa", "bb"], signingCertPem: "S", trustBundlePem: "T" }, "restart-workloads");
+    const expected = { trustFingerprints: ["aa", "bb"], signingCertPem: "S", trustBundlePem: "T" };
+    const env = stepEnvironment(config, expected, "restart-workloads");
     assert.equal(env.ISTIO_CA_SIGNING_CERT_PEM, undefined, "certificates travel only to the step that compares them");
+    assert.equal(env.ISTIO_CA_ROOT_CERT_TIMEOUT_SECONDS, undefined, "a step's environment holds only what it uses");
     const s = readStepSettings(env);
+    const wait = readStepSettings(stepEnvironment(config, expected, "wait-root-cert"));
     assert.equal(s.kubeconfig, "/k/config");
     assert.equal(s.context, "ctx");
     assert.deepEqual(s.workloadNamespaces, ["a", "b"]);
-    assert.deepEqual(s.trustFingerprints, ["aa", "bb"]);
-    assert.equal(s.concurrency, 3);
-    assert.equal(s.rootCertTimeoutMs, 7000);
+    assert.deepEqual(wait.trustFingerprints, ["aa", "bb"]);
+    assert.equal(readStepSettings(env).concurrency, 3);
+    assert.equal(wait.rootCertTimeoutMs, 7000);
     assert.equal(s.istioNamespace, "istio-system");
     const gate = readStepSettings(stepEnvironment(config, { trustFingerprints: ["aa"], signingCertPem: "S", trustBundlePem: "T" }, "verify-workload-certs"));
     assert.equal(gate.signingCertPem, "S");

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds everything the end-to-end tests need, from Go modules through the Go module proxy
+# (nothing here can be downloaded prebuilt): the Pulumi CLI, the kubernetes / tls / command
+# provider plugins, and a local control plane (etcd, kube-apiserver, controller-manager,
+# scheduler, kubectl, kwok). Each part is cached by version under
+# ${ISTIO_CA_CACHE:-~/.cache/istio-ca}; a warm run only checks stamps.
+#
+# Usage: scripts/toolchain.sh [--print-env] [--force]
+#   --print-env  print the environment the tests need (export lines); builds nothing
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+if [[ "${1:-}" == "--print-env" ]]; then
+  exec bash "${HERE}/toolchain/pulumi.sh" --print-env
+fi
+
+START=$SECONDS
+step() { printf '[toolchain %4ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
+
+# The CLI first: the provider scripts install their plugins with it.
+step "Pulumi CLI + kubernetes provider"
+bash "${HERE}/toolchain/pulumi.sh" "$@"
+step "tls provider"
+bash "${HERE}/toolchain/provider-tls.sh" "$@"
+step "command provider (stand-in)"
+bash "${HERE}/toolchain/provider-command.sh" "$@"
+step "control plane"
+bash "${HERE}/toolchain/cluster.sh" "$@"
+step "toolchain ready"
