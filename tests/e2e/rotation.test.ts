@@ -20,6 +20,7 @@ import { Cluster, processesMentioning, seedMesh, startCluster } from "../harness
 import { createTestStack, OpRecorder, TestStack } from "../support/engine";
 import { FakeIstiod } from "../support/fakeIstiod";
 import { bundleFingerprints, formatFingerprint } from "../../lib/pem";
+import { applyTrustState } from "../../scripts/ca";
 
 const program: PulumiFn = async () => {
     const { loadConfig } = await import("../../components/config");
@@ -179,7 +180,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
 
         // 5. Zero-downtime root rotation 2 -> 3, one `up` per phase.
         //    Without ISTIO_MULTIROOT_MESH on istiod, phase 1 is refused before anything changes.
-        await stack.setAllConfig({ "istio-ca:keyVersion": { value: "2" }, "istio-ca:trustedKeyVersions": { value: "[2,3]" } });
+        await applyTrustState(stack, { keyVersion: 2, trustedKeyVersions: [2, 3], intermediateVersion: 2 });
         await assert.rejects(stack.preview(), /ISTIO_MULTIROOT_MESH=true/);
         await assert.rejects(stack.up(), /ISTIO_MULTIROOT_MESH=true/);
         assert.equal((await readCacerts(cluster)).resourceVersion, v4.resourceVersion, "nothing was applied");
@@ -201,7 +202,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         const root3 = roots(p1)[1];
 
         // phase 2 "sign": the intermediate under root 3 signs; both roots still trusted, other bytes.
-        await stack.setConfig("istio-ca:keyVersion", { value: "3" });
+        await applyTrustState(stack, { keyVersion: 3, trustedKeyVersions: [2, 3], intermediateVersion: 2 });
         const phase2 = new OpRecorder();
         await stack.preview({ onEvent: phase2.onEvent });
         assert.ok(phase2.with("replace").includes("intermediate-cert"));
@@ -213,7 +214,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         assert.equal(bundleFingerprints(p2.data["cert-chain.pem"], "chain")[1], root3, "the chain ends at root 3");
 
         // phase 3 "complete": root 2 removed.
-        await stack.removeConfig("istio-ca:trustedKeyVersions");
+        await applyTrustState(stack, { keyVersion: 3, trustedKeyVersions: [3], intermediateVersion: 2 });
         const phase3 = new OpRecorder();
         await stack.preview({ onEvent: phase3.onEvent });
         assert.deepEqual(phase3.with("delete"), ["root-v2", "root-v2-cert", "root-v2-key"]);
