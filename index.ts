@@ -1,7 +1,6 @@
 // istio-ca: Istio's plug-in CA for one cluster. The stack's config (Pulumi.<stack>.yaml) says
 // which cluster and which key generations; components/program.ts checks the change, builds the
 // PKI, the cacerts Secret and the ordered restarts. Nothing here holds key material.
-import { loadConfig } from "./components/config";
-import { istioCa, stackOutputs } from "./components/program";
+import { runIstioCa } from "./components/program";
 
-export = async () => stackOutputs(await istioCa(loadConfig()));
+export = runIstioCa;

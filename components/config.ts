@@ -127,7 +127,9 @@ function list(raw: RawConfig, p: Problems, key: string): unknown[] | undefined {
     try {
         const parsed: unknown = JSON.parse(value);
         if (Array.isArray(parsed)) {
-            return parsed;
+            // Pulumi.yaml declares lists with default [] (a declared key without a default is
+            // required): an empty list means "not set".
+            return parsed.length === 0 ? undefined : parsed;
         }
     } catch {
         // fall through to the error below
@@ -168,7 +170,7 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
     const trusted = list(raw, p, "trustedKeyVersions");
     if (trusted !== undefined) {
         const ok = trusted.every((v) => Number.isInteger(v) && (v as number) >= 1);
-        if (!ok || trusted.length === 0) {
+        if (!ok) {
             p.add("trustedKeyVersions", `must be a non-empty list of integers >= 1, got ${JSON.stringify(trusted)}`);
         } else if (new Set(trusted).size !== trusted.length) {
             p.add("trustedKeyVersions", `must not repeat a version, got ${JSON.stringify(trusted)}`);
@@ -187,14 +189,8 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
             p.add("rsaBits", `must be 2048, 3072 or 4096, got ${bits}`);
         }
         key.rsaBits = bits as KeySpec["rsaBits"];
-        if (raw("ecdsaCurve") !== undefined) {
-            p.add("ecdsaCurve", "applies only with keyAlgorithm ECDSA; remove it or set keyAlgorithm: ECDSA");
-        }
     } else {
         key.ecdsaCurve = oneOf<EcdsaCurve>(raw, p, "ecdsaCurve", "P256", ["P256", "P384"]);
-        if (raw("rsaBits") !== undefined) {
-            p.add("rsaBits", "applies only with keyAlgorithm RSA; remove it or set keyAlgorithm: RSA");
-        }
     }
 
     const rootValidityDays = integer(raw, p, "rootValidityDays", 3650, 1, 36500);

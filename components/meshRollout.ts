@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { IstioCaConfig } from "./config";
-import { ExpectedCa, STEP_ENTRY_POINT, STEP_NAMES, StepName, stepEnvironment } from "../lib/stepEnv";
+import { STEP_ENTRY_POINT, STEP_NAMES, STEP_NEEDS, StepName, stepEnvironment } from "../lib/stepEnv";
 
 export interface MeshRolloutArgs {
     config: IstioCaConfig;
@@ -9,8 +9,9 @@ export interface MeshRolloutArgs {
     trustBundleHash: pulumi.Input<string>;
     /** sha256 of ca-cert.pem + cert-chain.pem. */
     signerHash: pulumi.Input<string>;
-    /** The public parts of cacerts the checks compare the mesh with. */
-    expected: pulumi.Input<ExpectedCa>;
+    /** root-cert.pem and ca-cert.pem (public): the checks compare the mesh with them. */
+    trustBundlePem: pulumi.Input<string>;
+    signingCertPem: pulumi.Input<string>;
     /** Resources the first step waits for (the cacerts Secret). */
     after: pulumi.Resource[];
 }
@@ -59,7 +60,11 @@ export class MeshRollout extends pulumi.ComponentResource {
         for (const step of STEP_NAMES.filter((s) => triggers.has(s))) {
             const cmd: command.local.Command = new command.local.Command(`${name}-${step}`, {
                 create: `node ${STEP_ENTRY_POINT} ${step}`,
-                environment: pulumi.output(args.expected).apply((expected) => stepEnvironment(config, expected, step)),
+                // Only what the step compares goes into its environment: an unrelated value that is
+                // unknown during preview (a new intermediate) would show the step as changed.
+                environment: pulumi
+                    .all(STEP_NEEDS[step].map((key) => (key === "trustBundlePem" ? args.trustBundlePem : args.signingCertPem)))
+                    .apply((values) => stepEnvironment(config, Object.fromEntries(STEP_NEEDS[step].map((key, i) => [key, values[i]])), step)),
                 triggers: triggers.get(step),
             }, { parent: this, dependsOn: previous ? [previous] : args.after });
             commands.set(step, cmd);

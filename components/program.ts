@@ -2,14 +2,14 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Kubectl } from "../lib/kubectl";
-import { bundleFingerprints } from "../lib/pem";
 import { clusterPreflight } from "../lib/preflight";
+import { markRefusal } from "../lib/refusal";
 import { classifyTransition, Transition, TrustState } from "../lib/rotation";
 import { STEP_ENTRY_POINT } from "../lib/stepEnv";
 import { certChain, trustBundle } from "../lib/trustBundle";
 import { CacertsSecret } from "./cacerts";
 import { clusterProvider } from "./cluster";
-import { IstioCaConfig } from "./config";
+import { IstioCaConfig, loadConfig } from "./config";
 import { IntermediateCa } from "./intermediateCa";
 import { MeshRollout } from "./meshRollout";
 import { RootCa } from "./rootCa";
@@ -36,8 +36,8 @@ export interface IstioCaOutputs {
 export interface ProgramEnvironment {
     /** Reads the cluster and throws a clear error when it cannot take this change. */
     preflight(config: IstioCaConfig, needsMultiRoot: boolean): Promise<void>;
-    /** The trust state the last deployment of this stack recorded (undefined: none yet). */
-    previousTrustState(): Promise<TrustState | undefined>;
+    /** The stack outputs the last deployment of this stack recorded (undefined: none yet). */
+    previousOutputs(): Promise<Record<string, unknown> | undefined>;
 }
 
 const trustStateOf = (config: IstioCaConfig): TrustState => ({
@@ -63,13 +63,13 @@ export const liveEnvironment: ProgramEnvironment = {
             needsMultiRoot,
         });
     },
-    async previousTrustState() {
+    async previousOutputs() {
         // The stack reads its own last outputs: what the cluster was given last time.
         const self = new pulumi.StackReference("previous-deployment", {
             name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
         });
-        const value = await new Promise<unknown>((resolve) => self.getOutput("trustState").apply(resolve));
-        return value === undefined || value === null ? undefined : (value as TrustState);
+        const outputs = await new Promise<Record<string, unknown>>((resolve) => self.outputs.apply(resolve));
+        return outputs && Object.keys(outputs).length > 0 ? outputs : undefined;
     },
 };
 
@@ -99,7 +99,7 @@ export function assertStepsBuilt(root = projectRoot()): void {
  */
 export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = liveEnvironment): Promise<IstioCaOutputs> {
     assertStepsBuilt();
-    const previous = await env.previousTrustState();
+    const previous = (await env.previousOutputs())?.trustState as TrustState | undefined;
     const transition = classifyTransition(previous, trustStateOf(config));
     if (transition.errors.length > 0) {
         throw new Error(`refusing this change of the CA: ${transition.description}\n  - ${transition.errors.join("\n  - ")}`);
@@ -151,11 +151,8 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
         config,
         trustBundleHash: cacerts.trustBundleHash,
         signerHash: cacerts.signerHash,
-        expected: pulumi.all([rootCertPem, intermediate.certPem]).apply(([trustBundlePem, signingCertPem]) => ({
-            trustFingerprints: bundleFingerprints(trustBundlePem, "root-cert.pem"),
-            trustBundlePem,
-            signingCertPem,
-        })),
+        trustBundlePem: rootCertPem,
+        signingCertPem: intermediate.certPem,
         after: [cacerts],
     });
 
@@ -172,6 +169,16 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
         trustState: trustStateOf(config),
         transition,
     };
+}
+
+/** The program as `pulumi up` runs it (index.ts, and inline through the Automation API). */
+export async function runIstioCa(env: ProgramEnvironment = liveEnvironment): Promise<Record<string, unknown>> {
+    try {
+        return stackOutputs(await istioCa(loadConfig(), env));
+    } catch (err) {
+        // Thrown before any resource is registered: the update fails and nothing is touched.
+        throw markRefusal(err);
+    }
 }
 
 /** The stack outputs a person reads (and the next run reads back: trustState). No key material. */

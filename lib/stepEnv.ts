@@ -2,6 +2,7 @@
 // (which runs them): environment variables only. Values travel in the environment, never in the
 // command string, so nothing is interpolated into a shell; none of them is secret.
 import type { IstioCaConfig } from "../components/config";
+import { bundleFingerprints } from "./pem";
 
 /** Relative to the project root, where the command provider runs commands. */
 export const STEP_ENTRY_POINT = "dist/lib/cli/main.js";
@@ -10,14 +11,29 @@ export type StepName = "restart-istiod" | "wait-root-cert" | "restart-workloads"
 /** In the order they run. */
 export const STEP_NAMES: readonly StepName[] = ["restart-istiod", "wait-root-cert", "restart-workloads", "verify-proxies", "verify-workload-certs"];
 
-/** The public parts of cacerts a step compares the mesh with. */
+/** The public parts of cacerts a step compares the mesh with (only the steps that compare get them). */
 export interface ExpectedCa {
-    /** SHA-256 (hex) of each root in root-cert.pem. */
-    trustFingerprints: string[];
-    /** ca-cert.pem (public). */
-    signingCertPem: string;
     /** root-cert.pem (public). */
-    trustBundlePem: string;
+    trustBundlePem?: string;
+    /** ca-cert.pem (public). */
+    signingCertPem?: string;
+}
+
+/** Which public parts of cacerts each step compares with: its environment depends on nothing else. */
+export const STEP_NEEDS: Record<StepName, (keyof ExpectedCa)[]> = {
+    "restart-istiod": [],
+    "wait-root-cert": ["trustBundlePem"],
+    "restart-workloads": [],
+    "verify-proxies": [],
+    "verify-workload-certs": ["trustBundlePem", "signingCertPem"],
+};
+
+function need(expected: ExpectedCa, key: keyof ExpectedCa, step: StepName): string {
+    const value = expected[key];
+    if (value === undefined) {
+        throw new Error(`step ${step} needs ${key}`);
+    }
+    return value;
 }
 
 export interface StepSettings {
@@ -87,7 +103,7 @@ export function stepEnvironment(config: IstioCaConfig, expected: ExpectedCa, ste
             env[E.rolloutTimeout] = String(config.verify.rolloutTimeoutSeconds);
             break;
         case "wait-root-cert":
-            env[E.trustFingerprints] = expected.trustFingerprints.join(",");
+            env[E.trustFingerprints] = bundleFingerprints(need(expected, "trustBundlePem", step), "root-cert.pem").join(",");
             env[E.rootCertTimeout] = String(config.verify.rootCertTimeoutSeconds);
             break;
         case "restart-workloads":
@@ -102,8 +118,8 @@ export function stepEnvironment(config: IstioCaConfig, expected: ExpectedCa, ste
             // Only this step compares certificates (public ones: ca-cert.pem and root-cert.pem).
             workloads();
             env[E.istioctl] = config.istioctlPath;
-            env[E.signingCertPem] = expected.signingCertPem;
-            env[E.trustBundlePem] = expected.trustBundlePem;
+            env[E.signingCertPem] = need(expected, "signingCertPem", step);
+            env[E.trustBundlePem] = need(expected, "trustBundlePem", step);
             env[E.workloadCertTimeout] = String(config.verify.workloadCertTimeoutSeconds);
             break;
     }

@@ -10,6 +10,7 @@
 import * as automation from "@pulumi/pulumi/automation";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { tolerateRefusalEchoes } from "../lib/refusal";
 import { formatTrustState, nextPhases, TrustState } from "../lib/rotation";
 
 const PROJECT_ROOT = path.resolve(__dirname, "../..");
@@ -20,9 +21,8 @@ const say = (line: string): void => {
 
 /** The program, run inline: the same code `pulumi up` runs from index.ts. */
 export const inlineProgram: automation.PulumiFn = async () => {
-    const { loadConfig } = await import("../components/config");
-    const { istioCa, stackOutputs } = await import("../components/program");
-    return stackOutputs(await istioCa(loadConfig()));
+    const { runIstioCa } = await import("../components/program");
+    return runIstioCa();
 };
 
 export interface CaOptions {
@@ -161,6 +161,7 @@ export async function runCa(opts: CaOptions): Promise<void> {
 }
 
 if (require.main === module) {
+    tolerateRefusalEchoes();
     let opts: CaOptions;
     try {
         opts = parseArgs(process.argv.slice(2));

@@ -32,6 +32,8 @@ export interface TestStack {
     stack: automation.Stack;
     name: string;
     backendDir: string;
+    /** Environment of the CLI for this stack (toolchain, backend, passphrase). */
+    envVars: Record<string, string>;
     /** Removes the stack, its Pulumi.<stack>.yaml and the backend. */
     dispose(): Promise<void>;
 }
@@ -63,6 +65,7 @@ export async function createTestStack(prefix: string, program: automation.Pulumi
         stack,
         name,
         backendDir,
+        envVars,
         async dispose() {
             await workspace.removeStack(name, { force: true }).catch(() => undefined);
             fs.rmSync(path.join(PROJECT_ROOT, `Pulumi.${name}.yaml`), { force: true });

@@ -19,6 +19,13 @@ test("defaults: RSA 4096, istio-system, generation 1 trusted alone, checks on", 
     assert.equal(c.kubectlPath, "kubectl");
 });
 
+test("empty lists (Pulumi.yaml's defaults) mean unset", () => {
+    const c = parseConfig(raw({ clusterName: "c", keyVersion: "2", trustedKeyVersions: "[]", workloadNamespaces: "[]", kubeContext: "" }));
+    assert.deepEqual(c.trustedKeyVersions, [2]);
+    assert.equal(c.workloadNamespaces, undefined);
+    assert.equal(c.kubeContext, undefined);
+});
+
 test("ECDSA, trusted list sorted, explicit namespaces", () => {
     const c = parseConfig(raw({
         clusterName: "west", keyAlgorithm: "ECDSA", ecdsaCurve: "P384", keyVersion: "3",
@@ -41,7 +48,6 @@ const bad: [string, Record<string, string>, RegExp][] = [
     ["odd RSA size", { clusterName: "c", rsaBits: "2500" }, /istio-ca:rsaBits must be 2048, 3072 or 4096/],
     ["RSA too small", { clusterName: "c", rsaBits: "1024" }, /istio-ca:rsaBits must be between 2048/],
     ["unknown curve", { clusterName: "c", keyAlgorithm: "ECDSA", ecdsaCurve: "P521" }, /istio-ca:ecdsaCurve must be one of P256, P384/],
-    ["curve with RSA", { clusterName: "c", ecdsaCurve: "P256" }, /istio-ca:ecdsaCurve applies only with keyAlgorithm ECDSA/],
     ["intermediate outlives root", { clusterName: "c", rootValidityDays: "100", intermediateValidityDays: "200" }, /istio-ca:intermediateValidityDays \(200\) must not exceed rootValidityDays \(100\)/],
     ["trusted list without keyVersion", { clusterName: "c", keyVersion: "2", trustedKeyVersions: "[1]" }, /istio-ca:trustedKeyVersions must include keyVersion \(2\)/],
     ["trusted list not a list", { clusterName: "c", trustedKeyVersions: "1" }, /istio-ca:trustedKeyVersions must be a list/],

@@ -15,7 +15,7 @@ const { loadConfig } = require("../../components/config") as typeof import("../.
 const { istioCa } = require("../../components/program") as typeof import("../../components/program");
 const preflights: boolean[] = [];
 const program = world.run(() => istioCa(loadConfig(), {
-    previousTrustState: async () => undefined,
+    previousOutputs: async () => undefined,
     preflight: async (_config, needsMultiRoot) => { preflights.push(needsMultiRoot); },
 }));
 

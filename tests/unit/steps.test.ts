@@ -13,7 +13,9 @@ test("step settings survive the trip through the command environment", () => {
         clusterName: "c", kubeconfig: "/k/config", kubeContext: "ctx", workloadNamespaces: '["a","b"]',
         restartConcurrency: "3", rootCertTimeoutSeconds: "7",
     } as Record<string, string>)[k]);
-    const expected = { trustFingerprints: ["aa", "bb"], signingCertPem: "S", trustBundlePem: "T" };
+    const a = selfSignedCa("Root A").certPem;
+    const b = selfSignedCa("Root B").certPem;
+    const expected = { signingCertPem: "S", trustBundlePem: a + b };
     const env = stepEnvironment(config, expected, "restart-workloads");
     assert.equal(env.ISTIO_CA_SIGNING_CERT_PEM, undefined, "certificates travel only to the step that compares them");
     assert.equal(env.ISTIO_CA_ROOT_CERT_TIMEOUT_SECONDS, undefined, "a step's environment holds only what it uses");
@@ -22,13 +24,13 @@ test("step settings survive the trip through the command environment", () => {
     assert.equal(s.kubeconfig, "/k/config");
     assert.equal(s.context, "ctx");
     assert.deepEqual(s.workloadNamespaces, ["a", "b"]);
-    assert.deepEqual(wait.trustFingerprints, ["aa", "bb"]);
+    assert.deepEqual(wait.trustFingerprints, [...bundleFingerprints(a, "a"), ...bundleFingerprints(b, "b")]);
     assert.equal(readStepSettings(env).concurrency, 3);
     assert.equal(wait.rootCertTimeoutMs, 7000);
     assert.equal(s.istioNamespace, "istio-system");
-    const gate = readStepSettings(stepEnvironment(config, { trustFingerprints: ["aa"], signingCertPem: "S", trustBundlePem: "T" }, "verify-workload-certs"));
+    const gate = readStepSettings(stepEnvironment(config, expected, "verify-workload-certs"));
     assert.equal(gate.signingCertPem, "S");
-    assert.equal(gate.trustBundlePem, "T");
+    assert.equal(gate.trustBundlePem, a + b);
 });
 
 test("a step run outside the program says which variable is missing", () => {
