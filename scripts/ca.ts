@@ -74,12 +74,39 @@ export async function configuredTrustState(stack: automation.Stack): Promise<Tru
         return v === undefined ? def : Number(v);
     };
     const keyVersion = int("keyVersion", 1);
-    const trusted = config["istio-ca:trustedKeyVersions"]?.value;
+    const raw = config["istio-ca:trustedKeyVersions"]?.value;
+    const trusted = raw ? (JSON.parse(raw) as unknown[]).map(Number) : [];
     return {
         keyVersion,
-        trustedKeyVersions: trusted ? (JSON.parse(trusted) as number[]) : [keyVersion],
+        // Pulumi.yaml's default is [] (= unset): root-cert.pem trusts the signing root alone.
+        trustedKeyVersions: trusted.length > 0 ? trusted : [keyVersion],
         intermediateVersion: int("intermediateVersion", 1),
     };
+}
+
+/** What the stack's last deployment recorded (its trustState output). */
+async function deployedTrustState(stack: automation.Stack): Promise<TrustState | undefined> {
+    const outputs = await stack.outputs();
+    return outputs.trustState?.value as TrustState | undefined;
+}
+
+const sameTrust = (a: TrustState, b: TrustState): boolean =>
+    a.keyVersion === b.keyVersion && [...a.trustedKeyVersions].sort().join() === [...b.trustedKeyVersions].sort().join();
+
+/**
+ * The root generation a `rotate` without `--to` goes to: the one a half-done rotation is heading
+ * for (phase 1 done: the newer trusted root; phase 2 done: the signing root), the one the config
+ * already names when the last deployment did not reach it (phase 3 failed), else the next one.
+ */
+export function defaultTarget(config: TrustState, deployed: TrustState | undefined): number {
+    const newest = Math.max(...config.trustedKeyVersions);
+    if (config.trustedKeyVersions.length > 1) {
+        return Math.max(newest, config.keyVersion);
+    }
+    if (deployed && !sameTrust(deployed, config)) {
+        return config.keyVersion;
+    }
+    return config.keyVersion + 1;
 }
 
 /** Writes a trust state into a stack's config (keyVersion; trustedKeyVersions as a list, or removed). */
@@ -124,7 +151,8 @@ export async function runCa(opts: CaOptions): Promise<void> {
     // Plans per stack, from what each stack's config asks for now (resumable: a stack halfway
     // through has its phase in its config).
     const current = await Promise.all(stacks.map(configuredTrustState));
-    const target = opts.to ?? Math.max(...current.map((s) => Math.max(...s.trustedKeyVersions) > s.keyVersion ? Math.max(...s.trustedKeyVersions) : s.keyVersion + 1));
+    const deployed = await Promise.all(stacks.map(deployedTrustState));
+    const target = opts.to ?? Math.max(...current.map((s, i) => defaultTarget(s, deployed[i])));
     const plans = current.map((s) => nextPhases(s, target));
     for (const [i, stack] of stacks.entries()) {
         say(`${stack.name}: now ${formatTrustState(current[i])}; ${plans[i].length} phase(s) to root ${target}`);

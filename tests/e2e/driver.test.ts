@@ -1,0 +1,83 @@
+// The rotate driver (`npm run rotate`) on the real engine and a local API server: it walks
+// phases 1 → 2 → 3, stops at a failed gate with the stack in a consistent phase, and a second
+// run resumes and finishes. (No istiod/Envoy: see rotation.test.ts for FakeIstiod and the checks
+// switched off.)
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { seedMesh, startCluster } from "../harness/cluster";
+import { createTestStack, TestStack } from "../support/engine";
+import { FakeIstiod } from "../support/fakeIstiod";
+import { bundleFingerprints, splitCertificates } from "../../lib/pem";
+import { tolerateRefusalEchoes } from "../../lib/refusal";
+import { configuredTrustState, inlineProgram, runCa } from "../../scripts/ca";
+
+test("rotate driver: phases 1-3, stop at a failed gate, resume", { timeout: 20 * 60_000 }, async (t) => {
+    tolerateRefusalEchoes();
+    const cluster = await startCluster({ log: (m) => t.diagnostic(m) });
+    const istiod = new FakeIstiod(cluster);
+    let ts: TestStack | undefined;
+    let stopWatching = (): void => undefined;
+    try {
+        await seedMesh(cluster);
+        await cluster.kubectl(["set", "env", "deployment/istiod", "-n", "istio-system", "ISTIO_MULTIROOT_MESH=true"]);
+        istiod.start();
+        ts = await createTestStack("driver", inlineProgram, {
+            clusterName: "driver",
+            keyAlgorithm: "ECDSA",
+            kubeconfig: cluster.kubeconfig,
+            kubectlPath: path.join(cluster.binDir, "kubectl"),
+            verifyProxyStatus: "false",
+            verifyWorkloadCertificates: "false",
+            rootCertTimeoutSeconds: "10",
+        });
+        const lines: string[] = [];
+        const opts = { stacks: [ts.name], envVars: ts.envVars, output: (_s: string, l: string) => { lines.push(l); } };
+        await runCa({ ...opts, command: "up" });
+        const bundle = async (): Promise<string> =>
+            Buffer.from((await cluster.kubectl(["get", "secret", "cacerts", "-n", "istio-system", "-o", "jsonpath={.data.root-cert\\.pem}"])).stdout, "base64").toString("utf8");
+        const root1 = bundleFingerprints(await bundle(), "v1")[0];
+
+        // istiod stops publishing root ConfigMaps as soon as phase 2 is in cacerts (A+B+B):
+        // phase 3's gate (istio-ca-root-cert carries only root 2) then times out.
+        const watcher = new AbortController();
+        const watching = (async () => {
+            while (!watcher.signal.aborted) {
+                const b = await bundle().catch(() => "");
+                if (splitCertificates(b).length === 3) {
+                    istiod.paused = true;
+                    return;
+                }
+                await new Promise((r) => setTimeout(r, 200));
+            }
+        })();
+        stopWatching = () => watcher.abort();
+        await assert.rejects(runCa({ ...opts, command: "rotate" }), (err: Error) => {
+            assert.match(err.message, /phase 3 'complete'.*failed/);
+            assert.match(err.message, /run the same command again to resume/);
+            assert.match(err.message, /istio-ca:rootCertTimeoutSeconds/);
+            return true;
+        });
+        stopWatching();
+        await watching;
+        assert.deepEqual(await configuredTrustState(ts.stack), { keyVersion: 2, trustedKeyVersions: [2], intermediateVersion: 1 }, "the config says phase 3");
+        const outputs = await ts.stack.outputs();
+        assert.deepEqual(outputs.trustState.value, { keyVersion: 2, trustedKeyVersions: [1, 2], intermediateVersion: 1 }, "the last completed phase is 2");
+
+        istiod.paused = false;
+        await runCa({ ...opts, command: "rotate" });
+        const final = await bundle();
+        const roots = bundleFingerprints(final, "final");
+        assert.equal(roots.length, 1);
+        assert.notEqual(roots[0], root1, "root 2 is the only trusted root");
+        assert.deepEqual((await ts.stack.outputs()).trustState.value, { keyVersion: 2, trustedKeyVersions: [2], intermediateVersion: 1 });
+        const state = JSON.stringify(await ts.stack.exportStack());
+        assert.ok(!state.includes("::root-v1-cert\""), "root 1 is gone after phase 3");
+        assert.ok(lines.length > 0, "engine output was streamed");
+    } finally {
+        stopWatching();
+        await istiod.stop();
+        await ts?.dispose();
+        await cluster.stop();
+    }
+});
