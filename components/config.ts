@@ -29,7 +29,19 @@ export interface VerificationConfig {
     proxyStatusTimeoutSeconds: number;
 }
 
+/** Where the root generations come from. */
+export type RootSource =
+    /** This stack makes and owns them (tls resources). */
+    | { kind: "generate" }
+    /** A root stack of this project (istio-ca:role root), read through a StackReference. */
+    | { kind: "stack"; stack: string }
+    /** An external (e.g. offline) root: istio-ca:rootCertPem + istio-ca:rootKeyPem (secret). */
+    | { kind: "external"; certPem: string; keyPem: string };
+
 export interface IstioCaConfig {
+    /** `cluster`: manages one cluster's cacerts. `root`: only owns root generations for cluster stacks. */
+    role: "cluster" | "root";
+    rootSource: RootSource;
     clusterName: string;
     istioNamespace: string;
     /** Root generation that signs (through its intermediate). */
@@ -153,8 +165,9 @@ function namespaceName(p: Problems, key: string, value: string): boolean {
 export function parseConfig(raw: RawConfig): IstioCaConfig {
     const p = new Problems();
 
+    const role = oneOf<"cluster" | "root">(raw, p, "role", "cluster", ["cluster", "root"]);
     const clusterName = (raw("clusterName") ?? "").trim();
-    if (clusterName === "") {
+    if (clusterName === "" && role === "cluster") {
         p.add("clusterName", "is required: a non-empty name of this cluster (it goes into the intermediate's L= attribute)");
     } else if (/[,+=<>#;"\\]/.test(clusterName)) {
         p.add("clusterName", `must not contain X.509 DN special characters (, + = < > # ; " \\), got ${JSON.stringify(clusterName)}`);
@@ -212,7 +225,31 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
         }
     }
 
+    const rootStack = optionalString(raw, "rootStack");
+    const rootCertPem = optionalString(raw, "rootCertPem");
+    const rootKeyPem = optionalString(raw, "rootKeyPem");
+    let rootSource: RootSource = { kind: "generate" };
+    if (rootStack && (rootCertPem || rootKeyPem)) {
+        p.add("rootStack", "and istio-ca:rootCertPem/rootKeyPem are two different root sources: set one of them");
+    } else if (rootStack) {
+        rootSource = { kind: "stack", stack: rootStack };
+    } else if (rootCertPem || rootKeyPem) {
+        if (!rootCertPem || !rootKeyPem) {
+            p.add(rootCertPem ? "rootKeyPem" : "rootCertPem", "is required with an external root: set both istio-ca:rootCertPem and istio-ca:rootKeyPem (--secret)");
+        } else {
+            rootSource = { kind: "external", certPem: rootCertPem, keyPem: rootKeyPem };
+        }
+    }
+    if (role === "root" && rootSource.kind !== "generate") {
+        p.add("role", "root makes the root generations itself: remove istio-ca:rootStack / rootCertPem / rootKeyPem from the root stack");
+    }
+    if (rootSource.kind === "external" && trustedKeyVersions.length > 1) {
+        p.add("trustedKeyVersions", "can list only keyVersion with an external root (one root comes from istio-ca:rootCertPem); rotate an external root by replacing rootCertPem/rootKeyPem and bumping keyVersion");
+    }
+
     const config: IstioCaConfig = {
+        role,
+        rootSource,
         clusterName,
         istioNamespace,
         keyVersion,
@@ -247,8 +284,11 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
     return config;
 }
 
+/** Config keys that are secret: read without pulumi.Config's "use getSecret" warning, kept in memory only. */
+const SECRET_KEYS = new Set(["rootKeyPem"]);
+
 /** Reads the current stack's config (`istio-ca:*`). */
 export function loadConfig(): IstioCaConfig {
     const cfg = new pulumi.Config(CONFIG_NAMESPACE);
-    return parseConfig((key) => cfg.get(key));
+    return parseConfig((key) => (SECRET_KEYS.has(key) ? pulumi.runtime.getConfig(`${CONFIG_NAMESPACE}:${key}`) : cfg.get(key)));
 }

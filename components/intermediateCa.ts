@@ -2,12 +2,12 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { KeySpec } from "./config";
 import { privateKey } from "./keys";
-import { RootCa } from "./rootCa";
+import type { RootGeneration } from "./roots";
 import { certificateSummary, CertificateSummary } from "./summary";
 
 export interface IntermediateCaArgs {
     /** The root generation that signs this intermediate. */
-    root: RootCa;
+    root: RootGeneration;
     /** istio-ca:intermediateVersion: a new value replaces key and certificate. */
     version: number;
     clusterName: string;

@@ -12,7 +12,7 @@ import { clusterProvider } from "./cluster";
 import { IstioCaConfig, loadConfig } from "./config";
 import { IntermediateCa } from "./intermediateCa";
 import { MeshRollout } from "./meshRollout";
-import { RootCa } from "./rootCa";
+import { externalRoots, generatedRoots, RootGeneration, RootStackReader, RootStackRoots } from "./roots";
 import { CertificateSummary } from "./summary";
 
 export interface IstioCaOutputs {
@@ -38,6 +38,8 @@ export interface ProgramEnvironment {
     preflight(config: IstioCaConfig, needsMultiRoot: boolean): Promise<void>;
     /** The stack outputs the last deployment of this stack recorded (undefined: none yet). */
     previousOutputs(): Promise<Record<string, unknown> | undefined>;
+    /** The `roots` output of a root stack (istio-ca:rootStack). */
+    readRootStack: RootStackReader;
 }
 
 const trustStateOf = (config: IstioCaConfig): TrustState => ({
@@ -70,6 +72,12 @@ export const liveEnvironment: ProgramEnvironment = {
         });
         const outputs = await new Promise<Record<string, unknown>>((resolve) => self.outputs.apply(resolve));
         return outputs && Object.keys(outputs).length > 0 ? outputs : undefined;
+    },
+    async readRootStack(name) {
+        // The root keys cross only as this secret output; values stay secret in this stack's state.
+        const root = new pulumi.StackReference("root-stack", { name });
+        const roots = await new Promise<unknown>((resolve) => root.getOutput("roots").apply(resolve));
+        return (roots ?? undefined) as RootStackRoots | undefined;
     },
 };
 
@@ -110,15 +118,12 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
     if (transition.kind !== "unchanged" && transition.kind !== "initial") {
         pulumi.log.info(transition.description);
     }
+    const supplied = await externalRoots(config, env.readRootStack);
     // The immediate swap replaces a single root by another: no multi-root bundle is ever served.
     await env.preflight(config, transition.kind !== "immediate-swap" && needsMultiRoot(previous, trustStateOf(config)));
     const provider = clusterProvider(config);
 
-    const roots = config.trustedKeyVersions.map((generation) => new RootCa(`root-v${generation}`, {
-        generation,
-        key: config.key,
-        validityHours: config.rootValidityHours,
-    }));
+    const roots: RootGeneration[] = supplied ?? generatedRoots(config);
     const signingRoot = roots.find((r) => r.generation === config.keyVersion);
     if (!signingRoot) {
         // parseConfig guarantees keyVersion ∈ trustedKeyVersions; this guards programming errors.
@@ -171,10 +176,37 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
     };
 }
 
+/**
+ * A root stack (istio-ca:role: root): the root generations of a multicluster mesh and nothing else.
+ * Cluster stacks read them through istio-ca:rootStack; the keys cross only as a secret output.
+ */
+export function rootStack(config: IstioCaConfig): Record<string, unknown> {
+    assertNoCluster(config);
+    const roots = generatedRoots(config);
+    return {
+        role: "root",
+        trustState: trustStateOf(config),
+        trustedRoots: pulumi.all(roots.map((r) => r.summary))
+            .apply((summaries) => Object.fromEntries(summaries.map((s, i) => [`v${roots[i].generation}`, s]))),
+        roots: pulumi.secret(pulumi.all(roots.map((r) => pulumi.all([r.certPem, r.privateKeyPem])))
+            .apply((pairs) => Object.fromEntries(pairs.map(([certPem, privateKeyPem], i) => [`v${roots[i].generation}`, { certPem, privateKeyPem }])))),
+    };
+}
+
+function assertNoCluster(config: IstioCaConfig): void {
+    if (config.clusterName !== "") {
+        throw new Error("istio-ca:clusterName is set on a root stack (istio-ca:role: root): a root stack manages no cluster; remove it");
+    }
+}
+
 /** The program as `pulumi up` runs it (index.ts, and inline through the Automation API). */
 export async function runIstioCa(env: ProgramEnvironment = liveEnvironment): Promise<Record<string, unknown>> {
     try {
-        return stackOutputs(await istioCa(loadConfig(), env));
+        const config = loadConfig();
+        if (config.role === "root") {
+            return rootStack(config);
+        }
+        return stackOutputs(await istioCa(config, env));
     } catch (err) {
         // Thrown before any resource is registered: the update fails and nothing is touched.
         throw markRefusal(err);
