@@ -16,6 +16,7 @@ const { istioCa } = require("../../components/program") as typeof import("../../
 const preflights: boolean[] = [];
 const program = world.run(() => istioCa(loadConfig(), {
     previousOutputs: async () => undefined,
+    readRootStack: async () => undefined,
     preflight: async (_config, needsMultiRoot) => { preflights.push(needsMultiRoot); },
 }));
 

@@ -19,6 +19,7 @@ async function deploy(values: Record<string, string>, previous: TrustState | und
     const config = parseConfig((k) => ({ clusterName: "c", ...values } as Record<string, string>)[k]);
     const result = await world.run(() => istioCa(config, {
         previousOutputs: async () => (previous ? { trustState: previous } : undefined),
+        readRootStack: async () => undefined,
         preflight: async (_c, multiRoot) => { preflights.push(multiRoot); },
     })).then((outputs) => ({ outputs, error: undefined }), (error: Error) => ({ outputs: undefined, error }));
     return { ...result, preflights, registered: world.resources.slice(before) };
@@ -58,6 +59,7 @@ test("a failing preflight stops the program before any resource", async () => {
     const config = parseConfig((k) => ({ clusterName: "c" } as Record<string, string>)[k]);
     await assert.rejects(world.run(() => istioCa(config, {
         previousOutputs: async () => undefined,
+    readRootStack: async () => undefined,
         preflight: async () => { throw new Error("no istiod Deployment matches app=istiod"); },
     })), /no istiod Deployment/);
     assert.equal(world.resources.length, before);
