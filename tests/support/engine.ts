@@ -42,8 +42,15 @@ export interface TestStack {
  * A stack of this project (workDir = the project root, so Pulumi.yaml and its config declarations
  * apply, and the step commands find dist/) whose program is `program`, on a temporary backend.
  */
-export async function createTestStack(prefix: string, program: automation.PulumiFn, config: Record<string, string>): Promise<TestStack> {
-    const backendDir = fs.mkdtempSync(path.join(os.tmpdir(), "istio-ca-backend-"));
+export async function createTestStack(
+    prefix: string,
+    program: automation.PulumiFn,
+    config: Record<string, string>,
+    opts: { backendDir?: string } = {},
+): Promise<TestStack> {
+    // Stacks that reference each other (a root stack and its cluster stacks) share one backend.
+    const ownsBackend = opts.backendDir === undefined;
+    const backendDir = opts.backendDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "istio-ca-backend-"));
     const name = `e2e-${prefix}-${process.pid}`;
     const env = toolchainEnv();
     const envVars = {
@@ -69,7 +76,9 @@ export async function createTestStack(prefix: string, program: automation.Pulumi
         async dispose() {
             await workspace.removeStack(name, { force: true }).catch(() => undefined);
             fs.rmSync(path.join(PROJECT_ROOT, `Pulumi.${name}.yaml`), { force: true });
-            fs.rmSync(backendDir, { recursive: true, force: true });
+            if (ownsBackend) {
+                fs.rmSync(backendDir, { recursive: true, force: true });
+            }
         },
     };
 }
