@@ -27,6 +27,7 @@
 import { X509Certificate } from "node:crypto";
 
 import { bundleFingerprints, fingerprint, formatFingerprint, splitCertificates } from "./pem";
+import { field, isObject, Json, JsonObject, str } from "./json";
 
 /** Envoy resource names Istio's agent uses (istio/istio `pkg/security`: WorkloadKeyCertResourceName, RootCertReqResourceName). */
 export const WORKLOAD_SECRET = "default";
@@ -54,25 +55,6 @@ export interface ProxySecret {
 
 export interface ProxySecrets {
     secrets: ProxySecret[];
-}
-
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type JsonObject = { [k: string]: Json };
-
-function isObject(v: Json | undefined): v is JsonObject {
-    return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** Field by protojson (camelCase) or proto (snake_case) name. */
-function field(o: JsonObject, camel: string): Json | undefined {
-    if (camel in o) {
-        return o[camel];
-    }
-    return o[camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)];
-}
-
-function str(v: Json | undefined): string | undefined {
-    return typeof v === "string" ? v : undefined;
 }
 
 function firstLine(output: string): string {

@@ -25,6 +25,7 @@
 // Both table kinds are split on the header's column offsets (tabwriter aligns every row on them),
 // falling back to "two or more blanks" separators for hand-edited samples whose header is not
 // aligned. Cells contain single spaces only (`NOT SENT`, `SYNCED (78s)`, `SUBSCRIBED TYPES`).
+import { field, isObject, Json, JsonObject, str } from "./json";
 
 /** Statuses istioctl prints, normalised: `NOT_SENT` -> `NOT SENT`, `UNKNOWN`/empty -> `IGNORED`. */
 export type XdsSyncStatus = "SYNCED" | "NOT SENT" | "STALE" | "ERROR" | "IGNORED";
@@ -272,26 +273,6 @@ function parseSubscribed(cell: string, lineNo: number): string[] {
 
 // ---------------------------------------------------------------------------------------------
 // JSON
-
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type JsonObject = { [k: string]: Json };
-
-function isObject(v: Json | undefined): v is JsonObject {
-    return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** Field by protojson (camelCase) or original proto (snake_case) name. */
-function field(o: JsonObject, camel: string): Json | undefined {
-    if (camel in o) {
-        return o[camel];
-    }
-    const snake = camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-    return o[snake];
-}
-
-function str(v: Json | undefined): string | undefined {
-    return typeof v === "string" ? v : undefined;
-}
 
 /** Splits concatenated top-level JSON values (`{..}{..}` or `{..}\n{..}`) and parses each. */
 function parseJsonStream(text: string): Json[] {

@@ -99,21 +99,8 @@ else
 fi
 
 # --- Install the plugin into the tests' PULUMI_HOME ---------------------------------------------
-# The engine picks a plugin whose version equals the one the SDK asks for (@pulumi/command's
-# package.json pulumi.version), looking in $PULUMI_HOME/plugins/resource-<name>-v<version>/.
-PLUGIN_DIR="${PHOME}/plugins/resource-command-v${COMMAND_PROVIDER_VERSION}"
-if [[ -x "${PLUGIN_DIR}/pulumi-resource-command" ]] && cmp -s "${PLUGIN_DIR}/pulumi-resource-command" "${PLUGIN}"; then
-  log "plugin resource-command v${COMMAND_PROVIDER_VERSION} (stand-in): installed (${PLUGIN_DIR})"
-else
-  [[ -x "${CLI}" ]] || die "Pulumi CLI not found at ${CLI}: run scripts/toolchain/pulumi.sh first"
-  log "plugin resource-command v${COMMAND_PROVIDER_VERSION} (stand-in): installing into ${PHOME}..."
-  mkdir -p "${PHOME}"
-  PULUMI_HOME="${PHOME}" PULUMI_SKIP_UPDATE_CHECK=true \
-    "${CLI}" plugin install resource command "${COMMAND_PROVIDER_VERSION}" \
-    --file "${PLUGIN}" --reinstall --non-interactive >&2 ||
-    die "pulumi plugin install of resource-command failed"
-  cmp -s "${PLUGIN_DIR}/pulumi-resource-command" "${PLUGIN}" ||
-    die "plugin not found at ${PLUGIN_DIR} after install"
-fi
+# shellcheck source=install-plugin.sh
+source "${ROOT}/scripts/toolchain/install-plugin.sh"
+install_plugin command "${COMMAND_PROVIDER_VERSION}" "${PLUGIN}" "${CLI}" "${PHOME}" " (stand-in)"
 
 log "done: resource-command ${COMMAND_PROVIDER_VERSION} (stand-in, ${PLUGIN}); env: scripts/toolchain/pulumi.sh --print-env"

@@ -171,21 +171,8 @@ else
 fi
 
 # --- Install the plugin into the tests' PULUMI_HOME ---------------------------------------------
-# The engine picks a plugin whose version equals the one the SDK asks for (the npm package
-# version), looking in $PULUMI_HOME/plugins/resource-<name>-v<version>/.
-PLUGIN_DIR="${PHOME}/plugins/resource-kubernetes-v${KUBERNETES_PROVIDER_VERSION}"
-if [[ -x "${PLUGIN_DIR}/pulumi-resource-kubernetes" ]] &&
-  cmp -s "${PLUGIN_DIR}/pulumi-resource-kubernetes" "${K8S_BIN}/pulumi-resource-kubernetes"; then
-  log "plugin resource-kubernetes v${KUBERNETES_PROVIDER_VERSION}: installed (${PLUGIN_DIR})"
-else
-  log "plugin resource-kubernetes v${KUBERNETES_PROVIDER_VERSION}: installing into ${PHOME}..."
-  mkdir -p "${PHOME}"
-  PULUMI_HOME="${PHOME}" PULUMI_SKIP_UPDATE_CHECK=true \
-    "${CLI_BIN}/pulumi" plugin install resource kubernetes "${KUBERNETES_PROVIDER_VERSION}" \
-    --file "${K8S_BIN}/pulumi-resource-kubernetes" --reinstall --non-interactive >&2 ||
-    die "pulumi plugin install of resource-kubernetes failed"
-  cmp -s "${PLUGIN_DIR}/pulumi-resource-kubernetes" "${K8S_BIN}/pulumi-resource-kubernetes" ||
-    die "plugin not found at ${PLUGIN_DIR} after install"
-fi
+# shellcheck source=install-plugin.sh
+source "${ROOT}/scripts/toolchain/install-plugin.sh"
+install_plugin kubernetes "${KUBERNETES_PROVIDER_VERSION}" "${K8S_BIN}/pulumi-resource-kubernetes" "${CLI_BIN}/pulumi" "${PHOME}"
 
 log "done: pulumi $("${CLI_BIN}/pulumi" version), resource-kubernetes ${KUBERNETES_PROVIDER_VERSION}; env: $0 --print-env"
