@@ -25,6 +25,7 @@
 // Both table kinds are split on the header's column offsets (tabwriter aligns every row on them),
 // falling back to "two or more blanks" separators for hand-edited samples whose header is not
 // aligned. Cells contain single spaces only (`NOT SENT`, `SYNCED (78s)`, `SUBSCRIBED TYPES`).
+
 import { field, isObject, Json, JsonObject, str } from "./json";
 
 /** Statuses istioctl prints, normalised: `NOT_SENT` -> `NOT SENT`, `UNKNOWN`/empty -> `IGNORED`. */
