@@ -20,11 +20,19 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
  */
 export async function pollUntil<T extends { done: boolean }>(
     check: () => Promise<T>,
-    opts: { timeoutMs: number; intervalMs: number; onProgress?: (state: T, elapsedMs: number) => void },
+    opts: {
+        timeoutMs: number;
+        intervalMs: number;
+        /** Wait at least as long as the last check took (a slow list is not re-issued back to back). */
+        adaptive?: boolean;
+        onProgress?: (state: T, elapsedMs: number) => void;
+    },
 ): Promise<{ state: T; timedOut: boolean; elapsedMs: number }> {
     const start = Date.now();
     for (;;) {
+        const checkStart = Date.now();
         const state = await check();
+        const interval = opts.adaptive ? Math.max(opts.intervalMs, Date.now() - checkStart) : opts.intervalMs;
         const elapsedMs = Date.now() - start;
         if (state.done) {
             return { state, timedOut: false, elapsedMs };
@@ -33,6 +41,6 @@ export async function pollUntil<T extends { done: boolean }>(
             return { state, timedOut: true, elapsedMs };
         }
         opts.onProgress?.(state, elapsedMs);
-        await sleep(Math.min(opts.intervalMs, Math.max(0, opts.timeoutMs - elapsedMs)));
+        await sleep(Math.min(interval, Math.max(0, opts.timeoutMs - elapsedMs)));
     }
 }

@@ -1,0 +1,735 @@
+// `npm run bench [-- --sizes 10,50,200 --deployments 5 --delay-ms 2000 --jitter-ms 1000 --concurrency 10 --out FILE]`
+//
+// Rotation at mesh scale: on the local control plane (tests/harness/cluster.ts), with kwok making
+// pods Ready after --delay-ms + uniform [0, --jitter-ms] so that a rollout takes real time, for
+// each mesh size N (Istio-enabled namespaces × --deployments Deployments of 1 replica, plus
+// istio-system/istiod), on ONE cluster per size, side by side:
+//
+//   limit   the physical limit: one istiod rollout + the slowest single workload rollout, everything
+//           else in parallel (computed from the configured delay and the per-rollout control-plane
+//           overhead measured by restarting single Deployments alone);
+//   (a)     the manual procedure, scripted faithfully with kubectl processes: restart istio-system
+//           (and wait for istiod), `kubectl rollout restart deployment -n <ns>` for each namespace in
+//           turn, then `kubectl rollout status` for each Deployment in turn;
+//   (c)     a direct-API floor: what this cluster (2 cores) can do at best: istiod restarted and
+//           waited for, then every Deployment patched at once from one process (50 requests in
+//           flight), one list per 500 ms until all are rolled out. No program does this; it shows
+//           how much of (b) is the cluster's own throughput;
+//   (b)     this program: `pulumi up` (real engine, real providers) after a keyVersion bump; its
+//           restart+verify part is the step commands' chain (engine events), and their own elapsedMs.
+//
+// API requests are counted twice: the API server's apiserver_request_total (every client,
+// controllers included) and an audit log (Metadata level) split by user and user agent, so the
+// client's own requests are separated from the controllers' and from FakeIstiod's. For that the
+// bench starts the harness's binaries through small wrappers (a private bin dir): kube-apiserver
+// gets an audit policy and two extra static tokens (users `istio-ca` for the stack, `fake-istiod`
+// for FakeIstiod); kube-controller-manager and kube-scheduler get the client rate limits kwokctl
+// sets with --disable-qps-limits (their defaults, 20 and 50 requests/s, would make a 1,000-Deployment
+// rollout take many minutes whoever triggers it). Nothing else of the harness changes.
+import * as automation from "@pulumi/pulumi/automation";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as https from "node:https";
+import * as os from "node:os";
+import * as path from "node:path";
+import { mapLimit, sleep } from "../lib/concurrency";
+import { spawnCounter } from "../lib/kubectl";
+import { DeploymentLike, deploymentRolloutStatus, summarizeRollouts } from "../lib/rollout";
+import { Cluster, findBinDir, runKubectl, startCluster } from "../tests/harness/cluster";
+import { createTestStack, PROJECT_ROOT, TestStack } from "../tests/support/engine";
+import { FakeIstiod } from "../tests/support/fakeIstiod";
+import { inlineProgram } from "./ca";
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+interface Options {
+    sizes: number[];
+    deployments: number;
+    delayMs: number;
+    jitterMs: number;
+    concurrency: number;
+    /** kube-controller-manager / kube-scheduler client QPS (0: the components' defaults). */
+    controlPlaneQps: number;
+    /** --concurrent-deployment-syncs / --concurrent-replicaset-syncs (0: defaults, 5). */
+    controllerSyncs: number;
+    /** Skip (a) (it is the slow part). */
+    skipManual: boolean;
+    out?: string;
+}
+
+function parseOptions(argv: string[]): Options {
+    const o: Options = {
+        sizes: [10, 50, 200], deployments: 5, delayMs: 2000, jitterMs: 1000, concurrency: 10,
+        controlPlaneQps: 5000, controllerSyncs: 20, skipManual: false,
+    };
+    const num = (v: string | undefined, name: string): number => {
+        const n = Number(v);
+        if (v === undefined || !Number.isFinite(n) || n < 0) throw new Error(`${name} needs a non-negative number`);
+        return n;
+    };
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        switch (a) {
+            case "--sizes": o.sizes = (argv[++i] ?? "").split(",").map((s) => num(s.trim(), a)).filter((n) => n > 0); break;
+            case "--deployments": o.deployments = num(argv[++i], a); break;
+            case "--delay-ms": o.delayMs = num(argv[++i], a); break;
+            case "--jitter-ms": o.jitterMs = num(argv[++i], a); break;
+            case "--concurrency": o.concurrency = num(argv[++i], a); break;
+            case "--control-plane-qps": o.controlPlaneQps = num(argv[++i], a); break;
+            case "--controller-syncs": o.controllerSyncs = num(argv[++i], a); break;
+            case "--skip-manual": o.skipManual = true; break;
+            case "--out": o.out = argv[++i]; break;
+            default: throw new Error(`unknown option ${a}; see the head of scripts/bench.ts`);
+        }
+    }
+    if (o.sizes.length === 0 || o.deployments < 1 || o.concurrency < 1) throw new Error("--sizes, --deployments, --concurrency must be positive");
+    return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress and results
+
+const T0 = Date.now();
+const logLines: string[] = [];
+function progress(line: string): void {
+    const l = `[bench +${((Date.now() - T0) / 1000).toFixed(1)}s] ${line}`;
+    logLines.push(l);
+    process.stderr.write(l + "\n");
+}
+const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+// ---------------------------------------------------------------------------------------------
+// Instrumented binaries: a private bin dir of symlinks and wrappers (see the module comment).
+
+const USERS = { istioCa: "istio-ca", fakeIstiod: "fake-istiod" } as const;
+
+interface Instrumentation {
+    binDir: string;
+    tokens: Record<keyof typeof USERS, string>;
+}
+
+function instrumentedBinDir(opts: Options, work: string): Instrumentation {
+    const real = findBinDir();
+    const binDir = path.join(work, "bin");
+    fs.mkdirSync(binDir, { recursive: true });
+    const tokens = { istioCa: crypto.randomBytes(24).toString("hex"), fakeIstiod: crypto.randomBytes(24).toString("hex") };
+    const policy = path.join(work, "audit-policy.yaml");
+    fs.writeFileSync(policy, [
+        "apiVersion: audit.k8s.io/v1",
+        "kind: Policy",
+        "omitStages: [RequestReceived, ResponseStarted]",
+        "rules:",
+        "- level: Metadata",
+        "",
+    ].join("\n"));
+    const tokenLines = Object.entries(USERS).map(([k, user]) => `${tokens[k as keyof typeof USERS]},${user},uid-${user},"system:masters"`).join("\\n");
+    const wrappers: Record<string, string> = {
+        // Static tokens are read once at start: append ours to the harness's file, then exec.
+        "kube-apiserver": [
+            "#!/bin/sh",
+            'for a in "$@"; do case "$a" in --token-auth-file=*) f="${a#--token-auth-file=}";; esac; done',
+            `[ -n "$f" ] && printf '${tokenLines}\\n' >> "$f"`,
+            `exec ${real}/kube-apiserver "$@" --audit-policy-file=${policy} --audit-log-path=audit.log --audit-log-maxsize=0 --audit-log-mode=batch --audit-log-batch-max-wait=1s`,
+        ].join("\n"),
+    };
+    const limits = opts.controlPlaneQps > 0 ? ` --kube-api-qps=${opts.controlPlaneQps} --kube-api-burst=${opts.controlPlaneQps * 2}` : "";
+    const syncs = opts.controllerSyncs > 0 ? ` --concurrent-deployment-syncs=${opts.controllerSyncs} --concurrent-replicaset-syncs=${opts.controllerSyncs}` : "";
+    if (limits || syncs) wrappers["kube-controller-manager"] = `#!/bin/sh\nexec ${real}/kube-controller-manager "$@"${limits}${syncs}`;
+    if (limits) wrappers["kube-scheduler"] = `#!/bin/sh\nexec ${real}/kube-scheduler "$@"${limits}`;
+    for (const b of ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"]) {
+        const p = path.join(binDir, b);
+        fs.rmSync(p, { force: true });
+        if (wrappers[b]) fs.writeFileSync(p, wrappers[b] + "\n", { mode: 0o755 });
+        else fs.symlinkSync(path.join(real, b), p);
+    }
+    return { binDir, tokens };
+}
+
+/** A copy of the cluster's admin kubeconfig with another user's token. */
+function kubeconfigFor(cluster: Cluster, token: string, file: string): string {
+    const text = fs.readFileSync(cluster.kubeconfig, "utf8").replace(`token: ${cluster.token}`, `token: ${token}`);
+    fs.writeFileSync(file, text, { mode: 0o600 });
+    return file;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Direct API access (measurement only: the limit, the floor, settling, metrics)
+
+class Api {
+    private readonly agent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+    constructor(private readonly cluster: Cluster) {}
+
+    request(method: string, p: string, body?: object, contentType = "application/json"): Promise<{ status: number; body: string }> {
+        const url = new URL(this.cluster.server + p);
+        const data = body ? JSON.stringify(body) : undefined;
+        return new Promise((resolve, reject) => {
+            const req = https.request(url, {
+                method, agent: this.agent, ca: this.cluster.caPem, timeout: 60_000,
+                headers: {
+                    Authorization: `Bearer ${this.cluster.token}`, Accept: "application/json", "User-Agent": "istio-ca-bench",
+                    ...(data ? { "Content-Type": contentType, "Content-Length": Buffer.byteLength(data) } : {}),
+                },
+            }, (res) => {
+                const chunks: Buffer[] = [];
+                res.on("data", (c: Buffer) => chunks.push(c));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+            });
+            req.on("timeout", () => req.destroy(new Error(`${method} ${p}: timeout`)));
+            req.on("error", reject);
+            req.end(data);
+        });
+    }
+
+    async json<T>(p: string): Promise<T> {
+        const r = await this.request("GET", p);
+        if (r.status !== 200) throw new Error(`GET ${p}: ${r.status} ${r.body.slice(0, 200)}`);
+        return JSON.parse(r.body) as T;
+    }
+
+    /** What `kubectl rollout restart` does: set the restartedAt annotation of the pod template. */
+    async restart(ns: string, name: string): Promise<void> {
+        const r = await this.request("PATCH", `/apis/apps/v1/namespaces/${ns}/deployments/${name}`,
+            { spec: { template: { metadata: { annotations: { "kubectl.kubernetes.io/restartedAt": new Date().toISOString() } } } } },
+            "application/strategic-merge-patch+json");
+        if (r.status !== 200) throw new Error(`restart ${ns}/${name}: ${r.status} ${r.body.slice(0, 200)}`);
+    }
+
+    deployments(): Promise<{ items: DeploymentLike[] }> {
+        return this.json("/apis/apps/v1/deployments");
+    }
+
+    /** Sum of apiserver_request_total over all series (every client). */
+    async requestTotal(): Promise<number> {
+        const r = await this.request("GET", "/metrics");
+        let sum = 0;
+        for (const line of r.body.split("\n")) {
+            if (line.startsWith("apiserver_request_total{")) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+        }
+        return sum;
+    }
+
+    close(): void {
+        this.agent.destroy();
+    }
+}
+
+/** Polls (one list per interval) until every target is rolled out; returns the elapsed time. */
+async function waitRolledOut(api: Api, targets: string[], what: string, intervalMs = 1000, timeoutMs = 30 * 60_000): Promise<number> {
+    const t0 = Date.now();
+    let lastLog = 0;
+    for (;;) {
+        const c0 = Date.now();
+        const s = summarizeRollouts(await api.deployments(), targets);
+        const checkMs = Date.now() - c0;
+        if (s.failed.length > 0) throw new Error(`${what}: rollout failed: ${s.failed.slice(0, 3).map((f) => `${f.name}: ${f.message}`).join("; ")}`);
+        if (s.pending.length === 0) return Date.now() - t0;
+        if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: ${s.pending.length} rollouts pending after ${secs(timeoutMs)}`);
+        if (Date.now() - lastLog > 10_000) {
+            lastLog = Date.now();
+            progress(`${what}: ${s.done.length}/${targets.length} rolled out`);
+        }
+        await sleep(Math.max(intervalMs, checkMs)); // a slow list is not re-issued back to back
+    }
+}
+
+/** Until every Deployment is rolled out and no old pod is left (the next part starts from rest). */
+async function settle(api: Api, targets: string[], expectedPods: number): Promise<void> {
+    await waitRolledOut(api, targets, "settling");
+    const deadline = Date.now() + 5 * 60_000;
+    for (;;) {
+        const pods = await api.json<{ items: unknown[] }>("/api/v1/pods");
+        if (pods.items.length <= expectedPods) return;
+        if (Date.now() > deadline) throw new Error(`settling: ${pods.items.length} pods, expected ${expectedPods}`);
+        await sleep(500);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit log: requests per user and user agent, between two byte offsets
+
+type Counts = Record<string, number>;
+
+function auditSize(cluster: Cluster): number {
+    try {
+        return fs.statSync(path.join(cluster.dir, "audit.log")).size;
+    } catch {
+        return 0;
+    }
+}
+
+/** The log's size once what completed so far is written (batch mode flushes at least every second). */
+async function auditFlushed(cluster: Cluster): Promise<number> {
+    await sleep(1500);
+    return auditSize(cluster);
+}
+
+function auditCounts(cluster: Cluster, from: number, to: number): Counts {
+    const counts: Counts = {};
+    if (to <= from) return counts;
+    const fd = fs.openSync(path.join(cluster.dir, "audit.log"), "r");
+    const buf = Buffer.alloc(to - from);
+    fs.readSync(fd, buf, 0, buf.length, from);
+    fs.closeSync(fd);
+    for (const line of buf.toString("utf8").split("\n")) {
+        if (!line.trim()) continue;
+        let ev: { user?: { username?: string }; userAgent?: string };
+        try {
+            ev = JSON.parse(line);
+        } catch {
+            continue;
+        }
+        const ua = (ev.userAgent ?? "").split(/[/ ]/)[0] || "-";
+        const key = `${ev.user?.username ?? "?"} ${ua}`;
+        counts[key] = (counts[key] ?? 0) + 1;
+    }
+    return counts;
+}
+
+const sumWhere = (c: Counts, pred: (key: string) => boolean): number =>
+    Object.entries(c).filter(([k]) => pred(k)).reduce((s, [, n]) => s + n, 0);
+
+// ---------------------------------------------------------------------------------------------
+// Seeding: N namespaces (istio-injection=enabled) × D Deployments, plus istio-system/istiod
+
+const nsName = (i: number): string => `mesh-${String(i).padStart(3, "0")}`;
+
+function deploymentManifest(ns: string, name: string, istiod: boolean): object {
+    const labels: Record<string, string> = istiod ? { app: "istiod", istio: "pilot" } : { app: name, version: "v1", "security.istio.io/tlsMode": "istio" };
+    const containers = istiod
+        ? [{ name: "discovery", image: "docker.io/istio/pilot:1.27.0", args: ["discovery"] }]
+        : [
+            { name: "app", image: `registry.invalid/istio-ca-fake/${name}:1.0` },
+            { name: "istio-proxy", image: "docker.io/istio/proxyv2:1.27.0", args: ["proxy", "sidecar"] },
+        ];
+    const annotations: Record<string, string> = istiod ? {} : { "sidecar.istio.io/status": JSON.stringify({ containers: ["istio-proxy"], revision: "default" }) };
+    return {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name, namespace: ns, labels: { app: labels.app } },
+        spec: {
+            replicas: 1,
+            selector: { matchLabels: { app: labels.app } },
+            template: { metadata: { labels, annotations }, spec: { containers, terminationGracePeriodSeconds: 1 } },
+        },
+    };
+}
+
+interface Mesh {
+    namespaces: string[];
+    /** ns/name of every workload Deployment (not istiod). */
+    workloads: string[];
+    istiod: string;
+    all: string[];
+}
+
+async function seed(cluster: Cluster, api: Api, n: number, perNs: number): Promise<Mesh> {
+    const namespaces = Array.from({ length: n }, (_, i) => nsName(i));
+    await cluster.apply([
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: "istio-system" } },
+        ...namespaces.map((name) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name, labels: { "istio-injection": "enabled" } } })),
+    ]);
+    // Pods are refused until the namespace's "default" ServiceAccount exists.
+    for (;;) {
+        const sas = await api.json<{ items: { metadata: { namespace: string } }[] }>("/api/v1/serviceaccounts?fieldSelector=metadata.name%3Ddefault");
+        const have = new Set(sas.items.map((s) => s.metadata.namespace));
+        if (["istio-system", ...namespaces].every((ns) => have.has(ns))) break;
+        await sleep(250);
+    }
+    const manifests: object[] = [deploymentManifest("istio-system", "istiod", true)];
+    const workloads: string[] = [];
+    for (const ns of namespaces) {
+        for (let d = 0; d < perNs; d++) {
+            const name = `app-${d}`;
+            manifests.push(deploymentManifest(ns, name, false));
+            workloads.push(`${ns}/${name}`);
+        }
+    }
+    const batches: object[][] = [];
+    for (let i = 0; i < manifests.length; i += 100) batches.push(manifests.slice(i, i + 100));
+    let applied = 0;
+    await mapLimit(batches, 4, async (b) => {
+        await cluster.apply(b);
+        applied += b.length;
+        progress(`seeding: ${applied}/${manifests.length} Deployments applied`);
+    });
+    const istiod = "istio-system/istiod";
+    const all = [istiod, ...workloads];
+    const ms = await waitRolledOut(api, all, "seeding");
+    progress(`seeding: all ${all.length} Deployments rolled out (${secs(ms)} after the last apply)`);
+    return { namespaces, workloads, istiod, all };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The physical limit: single rollouts, alone
+
+/** Restart one Deployment and poll it (50 ms) until rolled out; the rollout's duration. */
+async function singleRollout(api: Api, target: string): Promise<number> {
+    const [ns, name] = target.split("/");
+    const t0 = Date.now();
+    await api.restart(ns, name);
+    for (;;) {
+        const d = await api.json<DeploymentLike>(`/apis/apps/v1/namespaces/${ns}/deployments/${name}`);
+        if (deploymentRolloutStatus(d).done) return Date.now() - t0;
+        await sleep(50);
+    }
+}
+
+interface Limit {
+    samplesMs: number[];
+    overheadMs: number;
+    limitMs: number;
+}
+
+/**
+ * Istiod, then the slowest single workload, everything else in parallel. One rollout (replicas 1,
+ * maxSurge 1) = control-plane overhead + the new pod's readiness delay (delay + uniform jitter).
+ * istiod draws an average jitter, the slowest of many workloads the maximum:
+ *   limit = 2 × (overhead + delay) + jitter/2 + jitter,
+ * overhead = mean(measured single rollouts) − (delay + jitter/2).
+ */
+async function measureLimit(api: Api, mesh: Mesh, opts: Options): Promise<Limit> {
+    const picks = [mesh.istiod, mesh.workloads[0], mesh.workloads[Math.floor(mesh.workloads.length / 2)], mesh.istiod, mesh.workloads[mesh.workloads.length - 1]];
+    const samplesMs: number[] = [];
+    for (const t of picks) {
+        samplesMs.push(await singleRollout(api, t));
+        await settle(api, mesh.all, mesh.all.length);
+    }
+    const mean = samplesMs.reduce((a, b) => a + b, 0) / samplesMs.length;
+    const overheadMs = Math.max(0, mean - (opts.delayMs + opts.jitterMs / 2));
+    const limitMs = 2 * (overheadMs + opts.delayMs) + opts.jitterMs / 2 + opts.jitterMs;
+    return { samplesMs, overheadMs, limitMs };
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) the manual procedure, kubectl processes in turn
+
+interface PartResult {
+    wallMs: number;
+    processes: number;
+    requestsTotal: number;
+    audit: Counts;
+    extra?: Record<string, unknown>;
+}
+
+async function measured(cluster: Cluster, api: Api, fn: () => Promise<{ processes: number; extra?: Record<string, unknown> }>): Promise<PartResult> {
+    const a0 = await auditFlushed(cluster);
+    const m0 = await api.requestTotal();
+    const t0 = Date.now();
+    const r = await fn();
+    const wallMs = Date.now() - t0;
+    const m1 = await api.requestTotal();
+    const a1 = await auditFlushed(cluster);
+    return { wallMs, processes: r.processes, requestsTotal: m1 - m0 - 1, audit: auditCounts(cluster, a0, a1), extra: r.extra };
+}
+
+async function manualProcedure(cluster: Cluster, mesh: Mesh): Promise<{ processes: number }> {
+    let processes = 0;
+    const kubectl = async (args: string[]): Promise<string> => {
+        processes++;
+        return (await cluster.kubectl(args, { timeoutMs: 30 * 60_000 })).stdout;
+    };
+    await kubectl(["rollout", "restart", "deployment", "-n", "istio-system"]);
+    await kubectl(["rollout", "status", "deployment/istiod", "-n", "istio-system", "--timeout=10m"]);
+    progress("(a) istio-system restarted and rolled out");
+    const namespaces = (await kubectl(["get", "namespaces", "-l", "istio-injection=enabled", "-o", "jsonpath={.items[*].metadata.name}"])).split(" ").filter(Boolean);
+    for (const [i, ns] of namespaces.entries()) {
+        await kubectl(["rollout", "restart", "deployment", "-n", ns]);
+        if ((i + 1) % Math.max(1, Math.ceil(namespaces.length / 5)) === 0) progress(`(a) restarted ${i + 1}/${namespaces.length} namespaces`);
+    }
+    const inMesh = new Set(namespaces);
+    const deployments = (await kubectl(["get", "deployments", "-A", "-o", "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{\"\\n\"}{end}"]))
+        .split("\n").filter((l) => l && inMesh.has(l.split("/")[0]));
+    for (const [i, d] of deployments.entries()) {
+        const [ns, name] = d.split("/");
+        await kubectl(["rollout", "status", `deployment/${name}`, "-n", ns, "--timeout=10m"]);
+        if ((i + 1) % Math.max(1, Math.ceil(deployments.length / 5)) === 0) progress(`(a) rollout status ${i + 1}/${deployments.length}`);
+    }
+    if (deployments.length !== mesh.workloads.length) throw new Error(`(a) saw ${deployments.length} Deployments, expected ${mesh.workloads.length}`);
+    return { processes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) the direct-API floor
+
+async function directFloor(api: Api, mesh: Mesh): Promise<{ processes: number; extra: Record<string, unknown> }> {
+    const t0 = Date.now();
+    const [ns, name] = mesh.istiod.split("/");
+    await api.restart(ns, name);
+    await waitRolledOut(api, [mesh.istiod], "(c) istiod", 100);
+    const istiodMs = Date.now() - t0;
+    await mapLimit(mesh.workloads, 50, async (t) => {
+        const [wns, wname] = t.split("/");
+        await api.restart(wns, wname);
+    });
+    const patchedMs = Date.now() - t0 - istiodMs;
+    await waitRolledOut(api, mesh.workloads, "(c) workloads", 500);
+    return { processes: 0, extra: { istiodMs, patchedMs } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) the program
+
+interface StepSummary {
+    step: string;
+    elapsedMs: number;
+    processes?: { kubectl: number; istioctl: number };
+    deployments?: number;
+}
+
+const STEPS = ["restart-istiod", "wait-root-cert", "restart-workloads", "verify-proxies", "verify-workload-certs"];
+
+async function programUp(ts: TestStack, label: string): Promise<{ processes: number; extra: Record<string, unknown> }> {
+    const stepStart = new Map<string, number>();
+    const stepEnd = new Map<string, number>();
+    const stepOf = (urn: string): string | undefined => STEPS.find((s) => urn.endsWith(`-${s}`));
+    const onEvent = (ev: automation.EngineEvent): void => {
+        const pre = ev.resourcePreEvent?.metadata;
+        if (pre && pre.type === "command:local:Command") {
+            const s = stepOf(pre.urn);
+            if (s && !stepStart.has(s)) stepStart.set(s, Date.now());
+        }
+        // A replaced command also reports its old copy's deletion at the end of the update: only
+        // the run of the new one counts.
+        const out = ev.resOutputsEvent?.metadata;
+        if (out && out.type === "command:local:Command" && ["create", "create-replacement", "update"].includes(out.op)) {
+            const s = stepOf(out.urn);
+            if (s) stepEnd.set(s, Date.now());
+        }
+    };
+    const onOutput = (text: string): void => {
+        for (const line of text.split("\n")) {
+            if (line.trim()) progress(`(b) ${label} | ${line.trimEnd()}`);
+        }
+    };
+    const inProcess0 = spawnCounter.kubectl + spawnCounter.istioctl;
+    const t0 = Date.now();
+    const up = await ts.stack.up({ onEvent, onOutput });
+    const wallMs = Date.now() - t0;
+    const inProcess = spawnCounter.kubectl + spawnCounter.istioctl - inProcess0;
+    // The steps' own summaries (last stdout line of each command, kept in the state).
+    const state = (await ts.stack.exportStack()).deployment as { resources?: { type: string; urn: string; outputs?: { stdout?: string } }[] };
+    const summaries: StepSummary[] = [];
+    for (const r of state.resources ?? []) {
+        if (r.type !== "command:local:Command" || !r.outputs?.stdout) continue;
+        try {
+            summaries.push(JSON.parse(r.outputs.stdout.trim().split("\n").pop() ?? "") as StepSummary);
+        } catch {
+            /* not a summary */
+        }
+    }
+    const ran = [...stepStart.keys()];
+    const first = Math.min(...ran.map((s) => stepStart.get(s)!));
+    const last = Math.max(...ran.map((s) => stepEnd.get(s) ?? 0));
+    const stepProcesses = summaries.filter((s) => ran.includes(s.step)).reduce((n, s) => n + (s.processes?.kubectl ?? 0) + (s.processes?.istioctl ?? 0), 0);
+    return {
+        processes: stepProcesses + inProcess,
+        extra: {
+            result: up.summary.result,
+            changes: up.summary.resourceChanges,
+            wallMs,
+            stepsChainMs: ran.length ? last - first : 0,
+            steps: Object.fromEntries(ran.map((s) => {
+                const { restartedNamespaces, restarted, ...summary } = (summaries.find((x) => x.step === s) ?? {}) as StepSummary & { restartedNamespaces?: string[]; restarted?: string[] };
+                return [s, { engineMs: (stepEnd.get(s) ?? 0) - stepStart.get(s)!, ...summary, ...(restartedNamespaces ? { namespaces: restartedNamespaces.length } : {}) }];
+            })),
+            stepsElapsedMs: summaries.filter((s) => ran.includes(s.step)).reduce((n, s) => n + s.elapsedMs, 0),
+            stepProcesses,
+            programProcesses: inProcess,
+        },
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One mesh size
+
+interface SizeResult {
+    n: number;
+    deployments: number;
+    nodes: number;
+    limit: Limit;
+    manual?: PartResult;
+    floor: PartResult;
+    firstUp: PartResult;
+    up: PartResult;
+    previewMs: number;
+    setupMs: number;
+}
+
+async function runSize(n: number, opts: Options, work: string): Promise<SizeResult> {
+    const t0 = Date.now();
+    const inst = instrumentedBinDir(opts, work);
+    progress(`N=${n}: starting a cluster (kwok pod readiness ${opts.delayMs} ms + [0, ${opts.jitterMs}] ms)`);
+    const cluster = await startCluster({
+        binDir: inst.binDir,
+        nodes: 1, // kwok's node stage gives each fake node `pods: 1M` capacity
+        podReadyDelayMs: opts.delayMs,
+        podReadyJitterMs: opts.jitterMs,
+        log: (m) => progress(m),
+    });
+    const api = new Api(cluster);
+    const fakeKc = kubeconfigFor(cluster, inst.tokens.fakeIstiod, path.join(work, "fake-istiod.kubeconfig"));
+    const stackKc = kubeconfigFor(cluster, inst.tokens.istioCa, path.join(work, "istio-ca.kubeconfig"));
+    const fakeIstiod = new FakeIstiod({
+        ...cluster,
+        kubectl: (args, o) => runKubectl(cluster.binDir, fakeKc, cluster.dir, args, o),
+        apply: async (manifests) => {
+            const input = typeof manifests === "string" ? manifests : JSON.stringify({ apiVersion: "v1", kind: "List", items: manifests });
+            await runKubectl(cluster.binDir, fakeKc, cluster.dir, ["apply", "-f", "-"], { input });
+        },
+    });
+    let ts: TestStack | undefined;
+    try {
+        const mesh = await seed(cluster, api, n, opts.deployments);
+        const setupMs = Date.now() - t0;
+
+        progress(`N=${n}: physical limit: single rollouts, alone`);
+        const limit = await measureLimit(api, mesh, opts);
+        progress(`N=${n}: single rollouts ${limit.samplesMs.map(secs).join(", ")}; overhead ${secs(limit.overheadMs)}; limit ${secs(limit.limitMs)}`);
+
+        let manual: PartResult | undefined;
+        if (!opts.skipManual) {
+            progress(`N=${n}: (a) the manual procedure`);
+            manual = await measured(cluster, api, () => manualProcedure(cluster, mesh));
+            progress(`N=${n}: (a) ${secs(manual.wallMs)}, ${manual.processes} kubectl processes`);
+            await settle(api, mesh.all, mesh.all.length);
+        }
+
+        progress(`N=${n}: (c) direct-API floor`);
+        const floor = await measured(cluster, api, () => directFloor(api, mesh));
+        progress(`N=${n}: (c) ${secs(floor.wallMs)}`);
+        await settle(api, mesh.all, mesh.all.length);
+
+        fakeIstiod.start();
+        ts = await createTestStack(`bench${n}`, inlineProgram, {
+            clusterName: "bench",
+            kubeconfig: stackKc,
+            kubectlPath: path.join(cluster.binDir, "kubectl"),
+            verifyProxyStatus: "false",
+            verifyWorkloadCertificates: "false",
+            restartConcurrency: String(opts.concurrency),
+            rootCertTimeoutSeconds: "300",
+            rolloutTimeoutSeconds: "1800",
+        });
+        // Interrupted (Ctrl-C): the harness stops the cluster; remove the stack's files too.
+        const created = ts;
+        const cleanup = (): void => {
+            fs.rmSync(path.join(PROJECT_ROOT, `Pulumi.${created.name}.yaml`), { force: true });
+            fs.rmSync(created.backendDir, { recursive: true, force: true });
+        };
+        for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, cleanup);
+        progress(`N=${n}: (b) first pulumi up (creates cacerts, runs every step)`);
+        const stack = ts;
+        const firstUp = await measured(cluster, api, () => programUp(stack, "first up"));
+        progress(`N=${n}: (b) first up ${secs(firstUp.wallMs)}`);
+        await settle(api, mesh.all, mesh.all.length);
+
+        await ts.stack.setConfig("istio-ca:keyVersion", { value: "2" });
+        progress(`N=${n}: (b) pulumi up after keyVersion 1 -> 2`);
+        const up = await measured(cluster, api, () => programUp(stack, "rotation"));
+        // Every Deployment was really restarted by this up (a rollout wait alone would not tell).
+        const upStart = Math.floor((Date.now() - up.wallMs) / 1000) * 1000;
+        const marks = (await api.deployments()).items.map((d) =>
+            Date.parse((d as { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } }).spec?.template?.metadata?.annotations?.["kubectl.kubernetes.io/restartedAt"] ?? "") || 0);
+        const restarted = marks.filter((t) => t >= upStart - 2000).length;
+        up.extra!.restartedByUp = `${restarted}/${mesh.all.length}`;
+        if (restarted !== mesh.all.length) throw new Error(`(b) restarted ${restarted} of ${mesh.all.length} Deployments`);
+        progress(`N=${n}: (b) ${secs(up.wallMs)}; restart+verify ${secs(up.extra!.stepsChainMs as number)}; ${restarted}/${mesh.all.length} Deployments restarted`);
+        await settle(api, mesh.all, mesh.all.length);
+
+        progress(`N=${n}: no-op pulumi preview`);
+        const p0 = Date.now();
+        await ts.stack.preview({ expectNoChanges: true });
+        const previewMs = Date.now() - p0;
+        progress(`N=${n}: no-op preview ${secs(previewMs)}`);
+
+        return { n, deployments: mesh.all.length, nodes: 1, limit, manual, floor, firstUp, up, previewMs, setupMs };
+    } finally {
+        await fakeIstiod.stop();
+        await ts?.dispose();
+        api.close();
+        await cluster.stop();
+        progress(`N=${n}: cluster stopped`);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const isControlPlane = (k: string): boolean => /^system:|^kwok /.test(k);
+const clientOf = (part: PartResult, user: string): number => sumWhere(part.audit, (k) => k.startsWith(`${user} `));
+
+function table(results: SizeResult[], opts: Options): string {
+    const rows = [
+        "| N namespaces (Deployments) | (a) manual | (b) `pulumi up` | (b) restart+verify | physical limit | (b) r+v / limit | (c) direct-API floor | (b) r+v / floor | (a) / (b) | API requests (a) client / all | API requests (b) client / all | processes (a) / (b) | no-op `pulumi preview` |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ];
+    for (const r of results) {
+        const rv = r.up.extra!.stepsChainMs as number;
+        const a = r.manual;
+        rows.push(`| ${r.n} (${r.deployments}) | ${a ? secs(a.wallMs) : "-"} | ${secs(r.up.wallMs)} | ${secs(rv)} | ${secs(r.limit.limitMs)} | ${(rv / r.limit.limitMs).toFixed(2)} | ${secs(r.floor.wallMs)} | ${(rv / r.floor.wallMs).toFixed(2)} | ${a ? (a.wallMs / r.up.wallMs).toFixed(1) + "×" : "-"} | ` +
+            `${a ? `${clientOf(a, "admin")} / ${a.requestsTotal}` : "-"} | ${clientOf(r.up, USERS.istioCa)} / ${r.up.requestsTotal} | ${a ? a.processes : "-"} / ${r.up.processes} | ${secs(r.previewMs)} |`);
+    }
+    return rows.join("\n") + `\n\nkwok readiness ${opts.delayMs} ms + [0, ${opts.jitterMs}] ms per pod, ${opts.deployments} Deployments per namespace (replicas 1), restartConcurrency ${opts.concurrency}.`;
+}
+
+function details(r: SizeResult): string {
+    const parts: [string, PartResult | undefined][] = [["(a) manual", r.manual], ["(c) direct-API floor", r.floor], ["(b) first up", r.firstUp], ["(b) rotation up", r.up]];
+    const lines = [`### N = ${r.n} (${r.deployments} Deployments)`, "",
+        `- cluster start + seeding: ${secs(r.setupMs)}`,
+        `- single rollouts alone (istiod, 3 workloads, istiod): ${r.limit.samplesMs.map(secs).join(", ")}; control-plane overhead per rollout ${secs(r.limit.overheadMs)}; limit ${secs(r.limit.limitMs)}`,
+    ];
+    for (const [name, p] of parts) {
+        if (!p) continue;
+        const clients = Object.entries(p.audit).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k}: ${v}`).join(", ");
+        lines.push(`- ${name}: wall ${secs(p.wallMs)}; processes ${p.processes}; apiserver_request_total +${p.requestsTotal}; audit by user/agent: ${clients}; control plane: ${sumWhere(p.audit, isControlPlane)}`);
+        if (p.extra) lines.push(`  - ${JSON.stringify(p.extra)}`);
+    }
+    lines.push(`- no-op preview: ${secs(r.previewMs)}`);
+    return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+    const opts = parseOptions(process.argv.slice(2));
+    progress(`options: ${JSON.stringify(opts)}; ${os.cpus().length} cores, node ${process.version}`);
+    const results: SizeResult[] = [];
+    for (const n of opts.sizes) {
+        const work = fs.mkdtempSync(path.join(os.tmpdir(), `istio-ca-bench-${n}-`));
+        try {
+            results.push(await runSize(n, opts, work));
+        } finally {
+            fs.rmSync(work, { recursive: true, force: true });
+        }
+        process.stdout.write(`\n${details(results[results.length - 1])}\n`);
+    }
+    const t = table(results, opts);
+    process.stdout.write(`\n${t}\n`);
+    if (opts.out) {
+        const out = path.resolve(PROJECT_ROOT, opts.out);
+        fs.mkdirSync(path.dirname(out), { recursive: true });
+        fs.writeFileSync(out, [
+            `# Rotation benchmark, ${new Date().toISOString()}`,
+            "",
+            `Command: \`npm run bench -- ${process.argv.slice(2).join(" ")}\`; machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}.`,
+            "",
+            t,
+            "",
+            results.map(details).join("\n\n"),
+            "",
+            "## Log",
+            "",
+            "```",
+            ...logLines,
+            "```",
+            "",
+        ].join("\n"));
+        progress(`wrote ${out}`);
+    }
+}
+
+if (require.main === module) {
+    main().then(() => process.exit(0), (err: Error) => {
+        process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+        process.exit(1);
+    });
+}
