@@ -19,3 +19,15 @@ install_plugin() {
     die "pulumi plugin install of resource-${name} failed"
   cmp -s "${dir}/pulumi-resource-${name}" "${binary}" || die "plugin not found at ${dir} after install"
 }
+
+# check_npm_version PACKAGE VERSION VARIABLE
+# The engine loads the plugin whose version equals the npm package's (package-lock.json): catch a
+# drift between versions.env and the lock file before building anything.
+check_npm_version() {
+  local package="$1" version="$2" variable="$3" npm_ver
+  command -v node >/dev/null && [[ -f "${ROOT}/package-lock.json" ]] || return 0
+  npm_ver="$(node -e 'const l=require(process.argv[1]);const p=(l.packages||{})["node_modules/"+process.argv[2]];process.stdout.write(p?p.version:"")' \
+    "${ROOT}/package-lock.json" "${package}")"
+  [[ -z "${npm_ver}" || "${npm_ver}" == "${version}" ]] ||
+    die "package-lock.json has ${package} ${npm_ver} but ${variable}=${version}: the engine would not find the plugin"
+}

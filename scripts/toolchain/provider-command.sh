@@ -56,13 +56,9 @@ if [[ -z "${PULUMI_BUILD_JOBS:-}" && "${JOBS}" -gt 4 ]]; then JOBS=4; fi
 grep -Eq "^[[:space:]]*(require[[:space:]]+)?github.com/pulumi/pulumi/sdk/v3[[:space:]]+${COMMAND_STANDIN_SDK_VERSION}([[:space:]]*//.*)?\$" \
   "${MOD_DIR}/go.mod" ||
   die "toolchain/provider-command-standin/go.mod does not require github.com/pulumi/pulumi/sdk/v3 ${COMMAND_STANDIN_SDK_VERSION} (versions.env and go.mod disagree)"
-# The engine loads the plugin whose version equals the npm package's: catch a drift early.
-if command -v node >/dev/null && [[ -f "${ROOT}/package-lock.json" ]]; then
-  npm_ver="$(node -e 'const l=require(process.argv[1]);const p=(l.packages||{})["node_modules/@pulumi/command"];process.stdout.write(p?p.version:"")' \
-    "${ROOT}/package-lock.json")"
-  [[ -z "${npm_ver}" || "${npm_ver}" == "${COMMAND_PROVIDER_VERSION}" ]] ||
-    die "package-lock.json has @pulumi/command ${npm_ver} but COMMAND_PROVIDER_VERSION=${COMMAND_PROVIDER_VERSION}: the engine would not find the plugin"
-fi
+# shellcheck source=install-plugin.sh
+source "${ROOT}/scripts/toolchain/install-plugin.sh"
+check_npm_version @pulumi/command "${COMMAND_PROVIDER_VERSION}" COMMAND_PROVIDER_VERSION
 
 # --- Build ----------------------------------------------------------------------------------------
 # Static, trimmed binary, as in pulumi.sh (CGO off, -s -w).
@@ -99,8 +95,6 @@ else
 fi
 
 # --- Install the plugin into the tests' PULUMI_HOME ---------------------------------------------
-# shellcheck source=install-plugin.sh
-source "${ROOT}/scripts/toolchain/install-plugin.sh"
 install_plugin command "${COMMAND_PROVIDER_VERSION}" "${PLUGIN}" "${CLI}" "${PHOME}" " (stand-in)"
 
 log "done: resource-command ${COMMAND_PROVIDER_VERSION} (stand-in, ${PLUGIN}); env: scripts/toolchain/pulumi.sh --print-env"

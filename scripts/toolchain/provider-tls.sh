@@ -70,13 +70,9 @@ check_pin github.com/pulumi/pulumi-terraform-bridge/v3 "${TLS_BRIDGE_VERSION}"
 grep -Eq "^[[:space:]]*(replace[[:space:]]+)?github.com/hashicorp/terraform-plugin-sdk/v2[[:space:]]+=>[[:space:]]+github.com/pulumi/terraform-plugin-sdk/v2[[:space:]]+${TLS_SDKV2_FORK_VERSION}[[:space:]]*\$" \
   "${MOD_DIR}/go.mod" ||
   die "toolchain/provider-tls/go.mod does not replace terraform-plugin-sdk/v2 with the Pulumi fork ${TLS_SDKV2_FORK_VERSION}"
-# The engine loads the plugin whose version equals the npm package's: catch a drift early.
-if command -v node >/dev/null && [[ -f "${ROOT}/package-lock.json" ]]; then
-  npm_ver="$(node -e 'const l=require(process.argv[1]);const p=(l.packages||{})["node_modules/@pulumi/tls"];process.stdout.write(p?p.version:"")' \
-    "${ROOT}/package-lock.json")"
-  [[ -z "${npm_ver}" || "${npm_ver}" == "${TLS_PROVIDER_VERSION}" ]] ||
-    die "package-lock.json has @pulumi/tls ${npm_ver} but TLS_PROVIDER_VERSION=${TLS_PROVIDER_VERSION}: the engine would not find the plugin"
-fi
+# shellcheck source=install-plugin.sh
+source "${ROOT}/scripts/toolchain/install-plugin.sh"
+check_npm_version @pulumi/tls "${TLS_PROVIDER_VERSION}" TLS_PROVIDER_VERSION
 
 # --- Build ----------------------------------------------------------------------------------------
 # Static, trimmed binaries, as in pulumi.sh (CGO off, -s -w).
@@ -135,8 +131,6 @@ else
 fi
 
 # --- Install the plugin into the tests' PULUMI_HOME ---------------------------------------------
-# shellcheck source=install-plugin.sh
-source "${ROOT}/scripts/toolchain/install-plugin.sh"
 install_plugin tls "${TLS_PROVIDER_VERSION}" "${PLUGIN}" "${CLI}" "${PHOME}"
 
 log "done: resource-tls ${TLS_PROVIDER_VERSION} (${PLUGIN}); env: scripts/toolchain/pulumi.sh --print-env"
