@@ -18,21 +18,13 @@
 # capped at 4; a kube-apiserver link needs ~2-3 GiB, so parallel packages are what costs memory).
 set -euo pipefail
 
-START=$SECONDS
-log() { printf '[cluster.sh %4ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-trap 'rc=$?; log "FAILED (exit ${rc}) at line ${LINENO}: ${BASH_COMMAND}"; exit ${rc}' ERR
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-# shellcheck source=versions.env
-source "${ROOT}/scripts/toolchain/versions.env"
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 : "${KUBE_VERSION:?versions.env must set KUBE_VERSION}"
 : "${ETCD_VERSION:?versions.env must set ETCD_VERSION}"
 : "${KWOK_VERSION:?versions.env must set KWOK_VERSION}"
 
-CACHE="${ISTIO_CA_CACHE:-${HOME}/.cache/istio-ca}"
 BIN="${CACHE}/cluster-${KUBE_VERSION}/bin"
-GO="${GO:-go}"
 FORCE=0
 REGEN=0
 for arg in "$@"; do
@@ -44,14 +36,9 @@ for arg in "$@"; do
   esac
 done
 
-command -v "${GO}" >/dev/null || die "Go toolchain not found (set GO=/path/to/go)"
-JOBS="${CLUSTER_BUILD_JOBS:-$(nproc)}"
-if [[ -z "${CLUSTER_BUILD_JOBS:-}" && "${JOBS}" -gt 4 ]]; then JOBS=4; fi
+setup_go CLUSTER_BUILD_JOBS
 mkdir -p "${BIN}"
 
-# Static, trimmed binaries; -s -w drops symbol tables (smaller, faster link; as k8s release builds).
-export CGO_ENABLED=0
-GOFLAGS_BUILD=(-p "${JOBS}" -trimpath -mod=readonly -buildvcs=false)
 
 # toolchain/kubernetes/go.mod: require k8s.io/kubernetes and replace every staging module it
 # requires at v0.0.0 with the published v0.<minor>.<patch> of the same release.

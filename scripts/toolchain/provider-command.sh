@@ -21,24 +21,16 @@
 # capped at 4).
 set -euo pipefail
 
-START=$SECONDS
-log() { printf '[provider-command.sh %4ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-trap 'rc=$?; log "FAILED (exit ${rc}) at line ${LINENO}: ${BASH_COMMAND}"; exit ${rc}' ERR
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-# shellcheck source=versions.env
-source "${ROOT}/scripts/toolchain/versions.env"
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 : "${PULUMI_ENGINE_VERSION:?versions.env must set PULUMI_ENGINE_VERSION}"
 : "${COMMAND_PROVIDER_VERSION:?versions.env must set COMMAND_PROVIDER_VERSION}"
 : "${COMMAND_STANDIN_SDK_VERSION:?versions.env must set COMMAND_STANDIN_SDK_VERSION}"
 
-CACHE="${ISTIO_CA_CACHE:-${HOME}/.cache/istio-ca}"
 CLI="${CACHE}/pulumi-v${PULUMI_ENGINE_VERSION}/bin/pulumi"
 CMD_BIN="${CACHE}/pulumi-resource-command-standin-v${COMMAND_PROVIDER_VERSION}/bin"
 PHOME="${CACHE}/pulumi-home"
 MOD_DIR="${ROOT}/toolchain/provider-command-standin"
-GO="${GO:-go}"
 
 FORCE=0
 for arg in "$@"; do
@@ -48,22 +40,16 @@ for arg in "$@"; do
   esac
 done
 
-command -v "${GO}" >/dev/null || die "Go toolchain not found (set GO=/path/to/go)"
-JOBS="${PULUMI_BUILD_JOBS:-$(nproc)}"
-if [[ -z "${PULUMI_BUILD_JOBS:-}" && "${JOBS}" -gt 4 ]]; then JOBS=4; fi
+setup_go PULUMI_BUILD_JOBS
 
 # --- Version consistency ------------------------------------------------------------------------
 grep -Eq "^[[:space:]]*(require[[:space:]]+)?github.com/pulumi/pulumi/sdk/v3[[:space:]]+${COMMAND_STANDIN_SDK_VERSION}([[:space:]]*//.*)?\$" \
   "${MOD_DIR}/go.mod" ||
   die "toolchain/provider-command-standin/go.mod does not require github.com/pulumi/pulumi/sdk/v3 ${COMMAND_STANDIN_SDK_VERSION} (versions.env and go.mod disagree)"
-# shellcheck source=install-plugin.sh
-source "${ROOT}/scripts/toolchain/install-plugin.sh"
 check_npm_version @pulumi/command "${COMMAND_PROVIDER_VERSION}" COMMAND_PROVIDER_VERSION
 
 # --- Build ----------------------------------------------------------------------------------------
 # Static, trimmed binary, as in pulumi.sh (CGO off, -s -w).
-export CGO_ENABLED=0
-GOFLAGS_BUILD=(-p "${JOBS}" -trimpath -mod=readonly -buildvcs=false)
 LDFLAGS="-s -w -X main.Version=${COMMAND_PROVIDER_VERSION}"
 PLUGIN="${CMD_BIN}/pulumi-resource-command"
 STAMPFILE="${CMD_BIN}/.pulumi-resource-command.stamp"

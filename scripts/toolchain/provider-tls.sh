@@ -26,26 +26,18 @@
 # capped at 4).
 set -euo pipefail
 
-START=$SECONDS
-log() { printf '[provider-tls.sh %4ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-trap 'rc=$?; log "FAILED (exit ${rc}) at line ${LINENO}: ${BASH_COMMAND}"; exit ${rc}' ERR
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-# shellcheck source=versions.env
-source "${ROOT}/scripts/toolchain/versions.env"
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 : "${PULUMI_ENGINE_VERSION:?versions.env must set PULUMI_ENGINE_VERSION}"
 : "${TLS_PROVIDER_VERSION:?versions.env must set TLS_PROVIDER_VERSION}"
 : "${TLS_UPSTREAM_MODULE_VERSION:?versions.env must set TLS_UPSTREAM_MODULE_VERSION}"
 : "${TLS_BRIDGE_VERSION:?versions.env must set TLS_BRIDGE_VERSION}"
 : "${TLS_SDKV2_FORK_VERSION:?versions.env must set TLS_SDKV2_FORK_VERSION}"
 
-CACHE="${ISTIO_CA_CACHE:-${HOME}/.cache/istio-ca}"
 CLI="${CACHE}/pulumi-v${PULUMI_ENGINE_VERSION}/bin/pulumi"
 TLS_BIN="${CACHE}/pulumi-resource-tls-v${TLS_PROVIDER_VERSION}/bin"
 PHOME="${CACHE}/pulumi-home"
 MOD_DIR="${ROOT}/toolchain/provider-tls"
-GO="${GO:-go}"
 
 FORCE=0
 for arg in "$@"; do
@@ -55,9 +47,7 @@ for arg in "$@"; do
   esac
 done
 
-command -v "${GO}" >/dev/null || die "Go toolchain not found (set GO=/path/to/go)"
-JOBS="${PULUMI_BUILD_JOBS:-$(nproc)}"
-if [[ -z "${PULUMI_BUILD_JOBS:-}" && "${JOBS}" -gt 4 ]]; then JOBS=4; fi
+setup_go PULUMI_BUILD_JOBS
 
 # --- Version consistency ------------------------------------------------------------------------
 # go.mod must name exactly the versions versions.env does (requires and the SDK fork replace).
@@ -70,14 +60,10 @@ check_pin github.com/pulumi/pulumi-terraform-bridge/v3 "${TLS_BRIDGE_VERSION}"
 grep -Eq "^[[:space:]]*(replace[[:space:]]+)?github.com/hashicorp/terraform-plugin-sdk/v2[[:space:]]+=>[[:space:]]+github.com/pulumi/terraform-plugin-sdk/v2[[:space:]]+${TLS_SDKV2_FORK_VERSION}[[:space:]]*\$" \
   "${MOD_DIR}/go.mod" ||
   die "toolchain/provider-tls/go.mod does not replace terraform-plugin-sdk/v2 with the Pulumi fork ${TLS_SDKV2_FORK_VERSION}"
-# shellcheck source=install-plugin.sh
-source "${ROOT}/scripts/toolchain/install-plugin.sh"
 check_npm_version @pulumi/tls "${TLS_PROVIDER_VERSION}" TLS_PROVIDER_VERSION
 
 # --- Build ----------------------------------------------------------------------------------------
 # Static, trimmed binaries, as in pulumi.sh (CGO off, -s -w).
-export CGO_ENABLED=0
-GOFLAGS_BUILD=(-p "${JOBS}" -trimpath -mod=readonly -buildvcs=false)
 LDFLAGS="-s -w -X istio-ca/toolchain/provider-tls/info.Version=${TLS_PROVIDER_VERSION}"
 PLUGIN="${TLS_BIN}/pulumi-resource-tls"
 TFGEN="${TLS_BIN}/pulumi-tfgen-tls"

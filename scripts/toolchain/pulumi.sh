@@ -26,23 +26,15 @@
 # capped at 4).
 set -euo pipefail
 
-START=$SECONDS
-log() { printf '[pulumi.sh %4ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-trap 'rc=$?; log "FAILED (exit ${rc}) at line ${LINENO}: ${BASH_COMMAND}"; exit ${rc}' ERR
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-# shellcheck source=versions.env
-source "${ROOT}/scripts/toolchain/versions.env"
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 : "${PULUMI_ENGINE_VERSION:?versions.env must set PULUMI_ENGINE_VERSION}"
 : "${KUBERNETES_PROVIDER_VERSION:?versions.env must set KUBERNETES_PROVIDER_VERSION}"
 : "${KUBERNETES_PROVIDER_MODULE_VERSION:?versions.env must set KUBERNETES_PROVIDER_MODULE_VERSION}"
 
-CACHE="${ISTIO_CA_CACHE:-${HOME}/.cache/istio-ca}"
 CLI_BIN="${CACHE}/pulumi-v${PULUMI_ENGINE_VERSION}/bin"
 K8S_BIN="${CACHE}/pulumi-resource-kubernetes-v${KUBERNETES_PROVIDER_VERSION}/bin"
 PHOME="${CACHE}/pulumi-home"
-GO="${GO:-go}"
 
 print_env() {
   cat <<EOF
@@ -63,14 +55,10 @@ for arg in "$@"; do
   esac
 done
 
-command -v "${GO}" >/dev/null || die "Go toolchain not found (set GO=/path/to/go)"
 command -v node >/dev/null || die "node not found (used to read the provider's schema version)"
-JOBS="${PULUMI_BUILD_JOBS:-$(nproc)}"
-if [[ -z "${PULUMI_BUILD_JOBS:-}" && "${JOBS}" -gt 4 ]]; then JOBS=4; fi
+setup_go PULUMI_BUILD_JOBS
 
 # Static, trimmed binaries, as Pulumi's release builds (CGO off, -s -w, osusergo/grpcnotrace tags).
-export CGO_ENABLED=0
-GOFLAGS_BUILD=(-p "${JOBS}" -trimpath -mod=readonly -buildvcs=false)
 CLI_TAGS="osusergo,grpcnotrace"
 
 # The wrapper go.mod must require exactly the version versions.env names.
@@ -171,8 +159,6 @@ else
 fi
 
 # --- Install the plugin into the tests' PULUMI_HOME ---------------------------------------------
-# shellcheck source=install-plugin.sh
-source "${ROOT}/scripts/toolchain/install-plugin.sh"
 install_plugin kubernetes "${KUBERNETES_PROVIDER_VERSION}" "${K8S_BIN}/pulumi-resource-kubernetes" "${CLI_BIN}/pulumi" "${PHOME}"
 
 log "done: pulumi $("${CLI_BIN}/pulumi" version), resource-kubernetes ${KUBERNETES_PROVIDER_VERSION}; env: $0 --print-env"

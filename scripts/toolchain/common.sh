@@ -1,4 +1,30 @@
-# Sourced by the provider build scripts (they define log and die).
+# Sourced by every build script in scripts/toolchain/ (which set -euo pipefail first): timed
+# progress lines, a failure trap, the repo root, the pinned versions, the cache directory, the Go
+# build settings, and the plugin-install steps shared by the provider scripts.
+
+START=$SECONDS
+TOOLCHAIN_SCRIPT="$(basename "$0")"
+log() { printf '[%s %4ds] %s\n' "${TOOLCHAIN_SCRIPT}" "$((SECONDS - START))" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+trap 'rc=$?; log "FAILED (exit ${rc}) at line ${LINENO}: ${BASH_COMMAND}"; exit ${rc}' ERR
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=versions.env
+source "${ROOT}/scripts/toolchain/versions.env"
+CACHE="${ISTIO_CA_CACHE:-${HOME}/.cache/istio-ca}"
+GO="${GO:-go}"
+
+# setup_go JOBS_VARIABLE: checks for Go and sets JOBS (go build -p: the variable's value, else nproc
+# capped at 4, since a large link needs 2-4 GiB) and GOFLAGS_BUILD. Binaries are static and trimmed.
+setup_go() {
+  local override="${!1:-}"
+  command -v "${GO}" >/dev/null || die "Go toolchain not found (set GO=/path/to/go)"
+  JOBS="${override:-$(nproc)}"
+  if [[ -z "${override}" && "${JOBS}" -gt 4 ]]; then JOBS=4; fi
+  export CGO_ENABLED=0
+  GOFLAGS_BUILD=(-p "${JOBS}" -trimpath -mod=readonly -buildvcs=false)
+}
+
 #
 # install_plugin NAME VERSION BINARY CLI PULUMI_HOME [NOTE]
 # Installs BINARY as resource plugin NAME at VERSION into PULUMI_HOME with CLI, unless the same
