@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Kubectl } from "../lib/kubectl";
-import { clusterPreflight } from "../lib/preflight";
+import { ClusterFacts, inspectCluster, multiRootProblem, PreflightError } from "../lib/preflight";
 import { markRefusal } from "../lib/refusal";
 import { classifyTransition, Transition, TrustState } from "../lib/rotation";
 import { STEP_ENTRY_POINT } from "../lib/stepEnv";
@@ -34,8 +34,8 @@ export interface IstioCaOutputs {
 
 /** What the program needs from outside the config; replaced by stubs in unit tests. */
 export interface ProgramEnvironment {
-    /** Reads the cluster and throws a clear error when it cannot take this change. */
-    preflight(config: IstioCaConfig, needsMultiRoot: boolean): Promise<void>;
+    /** Reads the cluster (istiod, the CA Secrets); throws a clear error when it cannot be read. */
+    inspectCluster(config: IstioCaConfig): Promise<ClusterFacts>;
     /** The stack outputs the last deployment of this stack recorded (undefined: none yet). */
     previousOutputs(): Promise<Record<string, unknown> | undefined>;
     /** The `roots` output of a root stack (istio-ca:rootStack). */
@@ -55,14 +55,13 @@ function needsMultiRoot(previous: TrustState | undefined, next: TrustState): boo
 
 /** The real environment: the cluster through kubectl, the previous state through this stack's own outputs. */
 export const liveEnvironment: ProgramEnvironment = {
-    async preflight(config, needsMultiRoot) {
+    async inspectCluster(config) {
         const where = config.kubeContext ? `context ${config.kubeContext}` : "the current kube context";
-        await clusterPreflight({
+        return inspectCluster({
             kubectl: new Kubectl({ binary: config.kubectlPath, kubeconfig: config.kubeconfig, context: config.kubeContext, timeoutMs: 30_000 }),
             where: config.kubeconfig ? `${where} of ${config.kubeconfig}` : where,
             istioNamespace: config.istioNamespace,
             istiodSelector: config.istiodSelector,
-            needsMultiRoot,
         });
     },
     async previousOutputs() {
@@ -119,8 +118,14 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
         pulumi.log.info(transition.description);
     }
     const supplied = await externalRoots(config, env.readRootStack);
+    const cluster = await env.inspectCluster(config);
     // The immediate swap replaces a single root by another: no multi-root bundle is ever served.
-    await env.preflight(config, transition.kind !== "immediate-swap" && needsMultiRoot(previous, trustStateOf(config)));
+    if (transition.kind !== "immediate-swap" && needsMultiRoot(previous, trustStateOf(config))) {
+        const problem = multiRootProblem(cluster, config.istioNamespace);
+        if (problem) {
+            throw new PreflightError(problem);
+        }
+    }
     const provider = clusterProvider(config);
 
     const roots: RootGeneration[] = supplied ?? generatedRoots(config);

@@ -1,5 +1,6 @@
 // Pulumi mocks that capture what the program registers: type token, name, inputs and the resource
 // options (through a stack transformation, which sees dependsOn, replacementTrigger, provider…).
+import type { ClusterFacts } from "../../lib/preflight";
 import * as pulumi from "@pulumi/pulumi";
 import { issuedBy, selfSignedCa, TestCa } from "./testCerts";
 
@@ -110,4 +111,9 @@ export function setupMocks(config: Record<string, string>, stdoutByStep: Record<
             return found[0];
         },
     };
+}
+
+/** What inspectCluster reports for a reachable cluster with one istiod and no CA Secrets yet. */
+export function clusterFacts(overrides: Partial<ClusterFacts> = {}): ClusterFacts {
+    return { where: "the test cluster", istiods: ["istiod"], istiodsWithoutMultiRoot: [], ...overrides };
 }

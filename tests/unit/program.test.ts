@@ -2,7 +2,7 @@
 // options, and that no output carries key material.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { promiseOf, setupMocks } from "../support/mocks";
+import { clusterFacts, promiseOf, setupMocks } from "../support/mocks";
 
 const world = setupMocks(
     { clusterName: "east", restartConcurrency: "7" },
@@ -13,11 +13,12 @@ const world = setupMocks(
 const { loadConfig } = require("../../components/config") as typeof import("../../components/config");
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { istioCa } = require("../../components/program") as typeof import("../../components/program");
-const preflights: boolean[] = [];
+let inspections = 0;
 const program = world.run(() => istioCa(loadConfig(), {
     previousOutputs: async () => undefined,
     readRootStack: async () => undefined,
-    preflight: async (_config, needsMultiRoot) => { preflights.push(needsMultiRoot); },
+    // istiod lacks ISTIO_MULTIROOT_MESH: a single-root deployment must not need it.
+    inspectCluster: async () => { inspections++; return clusterFacts({ istiodsWithoutMultiRoot: ["istiod"] }); },
 }));
 
 const TLS = {
@@ -80,8 +81,8 @@ test("the provider mutates Secrets in place and cacerts has exactly Istio's four
     assert.equal(data["ca-key.pem"], "mock private key of intermediate-key");
 });
 
-test("the cluster is checked once, for a single-root bundle", () => {
-    assert.deepEqual(preflights, [false]);
+test("the cluster is read once; a single-root bundle does not need multi-root istiod", () => {
+    assert.equal(inspections, 1);
 });
 
 test("the steps run in order, each after the previous, triggered by hashes of the public parts", async () => {

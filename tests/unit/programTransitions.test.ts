@@ -2,7 +2,8 @@
 // refuses, warns or proceeds before the first resource is registered.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { promiseOf, setupMocks } from "../support/mocks";
+import { clusterFacts, promiseOf, setupMocks } from "../support/mocks";
+import type { ClusterFacts } from "../../lib/preflight";
 import { parseConfig } from "../../components/config";
 import { TrustState } from "../../lib/rotation";
 import { splitCertificates } from "../../lib/pem";
@@ -13,23 +14,23 @@ const { istioCa } = require("../../components/program") as typeof import("../../
 
 const steady: TrustState = { keyVersion: 1, trustedKeyVersions: [1], intermediateVersion: 1 };
 
-async function deploy(values: Record<string, string>, previous: TrustState | undefined) {
+async function deploy(values: Record<string, string>, previous: TrustState | undefined, cluster: ClusterFacts = clusterFacts()) {
     const before = world.resources.length;
-    const preflights: boolean[] = [];
+    let inspections = 0;
     const config = parseConfig((k) => ({ clusterName: "c", ...values } as Record<string, string>)[k]);
     const result = await world.run(() => istioCa(config, {
         previousOutputs: async () => (previous ? { trustState: previous } : undefined),
         readRootStack: async () => undefined,
-        preflight: async (_c, multiRoot) => { preflights.push(multiRoot); },
+        inspectCluster: async () => { inspections++; return cluster; },
     })).then((outputs) => ({ outputs, error: undefined }), (error: Error) => ({ outputs: undefined, error }));
-    return { ...result, preflights, registered: world.resources.slice(before) };
+    return { ...result, inspections, registered: world.resources.slice(before) };
 }
 
 test("phase 1 (trust): both roots exist, root-cert.pem carries both, istiod must accept multi-root", async () => {
     const r = await deploy({ keyVersion: "1", trustedKeyVersions: "[1,2]" }, steady);
     assert.equal(r.error, undefined);
     assert.equal(r.outputs!.transition.kind, "trust");
-    assert.deepEqual(r.preflights, [true]);
+    assert.equal(r.inspections, 1);
     const roots = r.registered.filter((x) => x.type === "tls:index/selfSignedCert:SelfSignedCert").map((x) => x.name);
     assert.deepEqual(roots.sort(), ["root-v1-cert", "root-v2-cert"]);
     const secret = r.registered.find((x) => x.type === "kubernetes:core/v1:Secret")!;
@@ -42,7 +43,16 @@ test("immediate swap: allowed with a warning, single root, no multi-root require
     assert.equal(r.error, undefined);
     assert.equal(r.outputs!.transition.kind, "immediate-swap");
     assert.ok(r.outputs!.transition.warnings.some((w) => /mTLS/.test(w) && /istio-ca:trustedKeyVersions/.test(w)));
-    assert.deepEqual(r.preflights, [false]);
+});
+
+test("an istiod without ISTIO_MULTIROOT_MESH: phase 1 is refused before anything, the immediate swap is not", async () => {
+    const single = clusterFacts({ istiodsWithoutMultiRoot: ["istiod"] });
+    const phase1 = await deploy({ keyVersion: "1", trustedKeyVersions: "[1,2]" }, steady, single);
+    assert.match(phase1.error!.message, /istiod Deployment\(s\) istiod .*lack ISTIO_MULTIROOT_MESH=true/);
+    assert.deepEqual(phase1.registered, []);
+    const swap = await deploy({ keyVersion: "2" }, steady, single);
+    assert.equal(swap.error, undefined);
+    assert.equal(swap.outputs!.transition.kind, "immediate-swap");
 });
 
 test("a step that skips phase 1 is refused before anything is registered", async () => {
@@ -51,7 +61,7 @@ test("a step that skips phase 1 is refused before anything is registered", async
     assert.match(r.error!.message, /refusing this change of the CA/);
     assert.match(r.error!.message, /istio-ca:/);
     assert.deepEqual(r.registered, [], "nothing registered");
-    assert.deepEqual(r.preflights, [], "the cluster is not even asked");
+    assert.equal(r.inspections, 0, "the cluster is not even asked");
 });
 
 test("a failing preflight stops the program before any resource", async () => {
@@ -60,7 +70,7 @@ test("a failing preflight stops the program before any resource", async () => {
     await assert.rejects(world.run(() => istioCa(config, {
         previousOutputs: async () => undefined,
     readRootStack: async () => undefined,
-        preflight: async () => { throw new Error("no istiod Deployment matches app=istiod"); },
+        inspectCluster: async () => { throw new Error("no istiod Deployment matches app=istiod"); },
     })), /no istiod Deployment/);
     assert.equal(world.resources.length, before);
 });

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
-import { isSecret, promiseOf, setupMocks } from "../support/mocks";
+import { clusterFacts, isSecret, promiseOf, setupMocks } from "../support/mocks";
 import { parseConfig } from "../../components/config";
 import { issuedBy, selfSignedCa } from "../support/testCerts";
 
@@ -19,7 +19,7 @@ async function deploy(values: Record<string, string>, roots?: Record<string, { c
     const config = parseConfig((k) => ({ clusterName: "east", ...values } as Record<string, string>)[k]);
     const outcome = await world.run(() => istioCa(config, {
         previousOutputs: async () => undefined,
-        preflight: async () => undefined,
+        inspectCluster: async () => clusterFacts(),
         readRootStack: async () => roots,
     })).then((outputs) => ({ outputs, error: undefined as Error | undefined }), (error: Error) => ({ outputs: undefined, error }));
     return { ...outcome, registered: world.resources.slice(before) };
