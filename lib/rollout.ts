@@ -21,7 +21,7 @@ export interface DeploymentCondition {
 /** The parts of an apps/v1 Deployment (`kubectl get deployment -o json`) that rollout status reads. */
 export interface DeploymentLike {
     metadata: { name: string; namespace?: string; generation?: number };
-    spec?: { replicas?: number | null } | null;
+    spec?: { replicas?: number | null; paused?: boolean | null } | null;
     status?: {
         observedGeneration?: number;
         replicas?: number;
@@ -101,15 +101,27 @@ function parseTarget(target: string): { namespace: string; name: string } {
     return { namespace: m[1], name: m[2] };
 }
 
+export interface SummarizeOptions {
+    /**
+     * What a target with no Deployment is: `failed` (default: read from a complete list) or
+     * `pending` (from a watch whose initial listing may still be arriving).
+     */
+    notFound?: "failed" | "pending";
+    /** Targets seen deleted (watch): failed, whatever `notFound` says. */
+    deleted?: ReadonlySet<string>;
+}
+
 /**
- * Rollout state of each target (`namespace/name`) among the given Deployments (an array, or the
- * `{items}` of `kubectl get deployments -A -o json`). A target with no Deployment is `failed`.
+ * Rollout state of each target (`namespace/name`) among the given Deployments (an array, a Map's
+ * values, or the `{items}` of `kubectl get deployments -A -o json`). A target with no Deployment
+ * is `failed` (see SummarizeOptions).
  */
 export function summarizeRollouts(
-    deployments: DeploymentLike[] | { items: DeploymentLike[] },
+    deployments: Iterable<DeploymentLike> | { items: DeploymentLike[] },
     targets: string[],
+    opts: SummarizeOptions = {},
 ): RolloutSummary {
-    const list = Array.isArray(deployments) ? deployments : deployments.items ?? [];
+    const list: Iterable<DeploymentLike> = "items" in deployments ? deployments.items ?? [] : deployments;
     const index = new Map<string, DeploymentLike>();
     for (const d of list) {
         index.set(`${d.metadata.namespace ?? "default"}/${d.metadata.name}`, d);
@@ -120,7 +132,13 @@ export function summarizeRollouts(
         const key = `${namespace}/${name}`;
         const dep = index.get(key);
         if (!dep) {
-            summary.failed.push({ name: key, message: `deployment ${JSON.stringify(name)} not found in namespace ${JSON.stringify(namespace)}` });
+            if (opts.deleted?.has(key)) {
+                summary.failed.push({ name: key, message: `deployment ${JSON.stringify(name)} in namespace ${JSON.stringify(namespace)} was deleted while rolling out` });
+            } else if (opts.notFound === "pending") {
+                summary.pending.push({ name: key, message: `deployment ${JSON.stringify(name)} not seen yet in namespace ${JSON.stringify(namespace)}` });
+            } else {
+                summary.failed.push({ name: key, message: `deployment ${JSON.stringify(name)} not found in namespace ${JSON.stringify(namespace)}` });
+            }
             continue;
         }
         const st = deploymentRolloutStatus(dep);
@@ -133,4 +151,45 @@ export function summarizeRollouts(
         }
     }
     return summary;
+}
+
+// --- restarting ---------------------------------------------------------------------------------
+
+/** kubectl's annotation: `kubectl rollout restart` sets it on the pod template to the current time. */
+export const RESTARTED_AT = "kubectl.kubernetes.io/restartedAt";
+
+/**
+ * The patch `kubectl rollout restart` sends (the pod template's restartedAt annotation, RFC 3339
+ * with seconds, as Go's time.RFC3339 prints it in UTC). Sent as ONE request per Deployment with
+ * `kubectl patch -f`: rollout restart GETs every object first, doubling the requests.
+ */
+export function restartPatch(now: Date): string {
+    const stamp = now.toISOString().replace(/\.\d{3}Z$/, "Z");
+    return JSON.stringify({ spec: { template: { metadata: { annotations: { [RESTARTED_AT]: stamp } } } } });
+}
+
+export interface RestartPlan {
+    /** At most `concurrency` batches of Deployments (`namespace/name`); a namespace is never split. */
+    batches: { namespace: string; name: string }[][];
+    namespaces: string[];
+    /** Paused Deployments: `kubectl rollout restart` refuses them, and their rollout would never finish. */
+    paused: string[];
+}
+
+/** Splits the Deployments to restart into batches, one kubectl process each (see RestartPlan). */
+export function planRestart(deployments: DeploymentLike[], concurrency: number): RestartPlan {
+    const byNamespace = new Map<string, { namespace: string; name: string }[]>();
+    const paused: string[] = [];
+    for (const d of deployments) {
+        const namespace = d.metadata.namespace ?? "default";
+        if (d.spec?.paused) {
+            paused.push(`${namespace}/${d.metadata.name}`);
+        }
+        byNamespace.set(namespace, [...(byNamespace.get(namespace) ?? []), { namespace, name: d.metadata.name }]);
+    }
+    const namespaces = [...byNamespace.keys()];
+    const count = Math.max(1, Math.min(Math.floor(concurrency) || 1, namespaces.length));
+    const batches: { namespace: string; name: string }[][] = Array.from({ length: count }, () => []);
+    namespaces.forEach((ns, i) => batches[i % count].push(...byNamespace.get(ns)!));
+    return { batches: batches.filter((b) => b.length > 0), namespaces, paused };
 }

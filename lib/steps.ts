@@ -1,16 +1,18 @@
 // The four steps that follow a change of `cacerts`, as the manual procedure runs them, but with
 // every wait bounded and every check comparing certificates rather than strings. Each step reads
-// the cluster with a constant number of list calls per poll (never one call per namespace), and
-// restarts namespaces in parallel up to a concurrency bound.
+// the cluster with a constant number of list calls (never one call per namespace), waits on ONE
+// kubectl watch rather than re-listing (lib/kubeWatch.ts), and restarts in parallel up to a
+// concurrency bound.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { mapLimit, pollUntil } from "./concurrency";
 import { Kubectl, KubeList, Namespace, runTool } from "./kubectl";
+import { watchUntil, WatchTarget } from "./kubeWatch";
 import { evaluateProxySecrets, formatProxySecretsReport, summarizeProxySecrets } from "./proxySecrets";
 import { evaluateProxyStatus, parseProxyStatus } from "./proxyStatus";
-import { checkRootCertConfigMaps, ConfigMapList, formatRootCertReport, NamespaceList, ROOT_CERT_CONFIGMAP } from "./rootCertCheck";
-import { DeploymentLike, summarizeRollouts } from "./rollout";
+import { checkRootCertConfigMaps, ConfigMapList, formatRootCertReport, NamespaceList, ROOT_CERT_CONFIGMAP, RootCertCheckResult } from "./rootCertCheck";
+import { DeploymentLike, planRestart, restartPatch, RolloutSummary, summarizeRollouts } from "./rollout";
 import { StepSettings } from "./stepEnv";
 
 export class StepFailure extends Error {
@@ -31,103 +33,77 @@ const RETRY_HINT = "Fix the cause (or raise the timeout in stack config), then r
 
 const seconds = (ms: number): string => `${Math.round(ms / 1000)}s`;
 
-/** True on the first poll of each 5-second window: progress lines at a readable pace. */
-const everyFiveSeconds = (elapsedMs: number, intervalMs: number): boolean =>
-    Math.floor(elapsedMs / 5000) !== Math.floor((elapsedMs - intervalMs) / 5000);
+/** How the steps' watches reach the cluster: the same kubectl, kubeconfig and context as every call. */
+const watchTarget = (s: StepSettings): WatchTarget => ({ binary: s.kubectl, kubeconfig: s.kubeconfig, context: s.context });
 
-/** A progress gate for polls of varying period: true at most once per `ms`. */
-function every(ms: number): () => boolean {
-    let last = -Infinity;
-    return () => {
-        const now = Date.now();
-        if (now - last < ms) {
-            return false;
-        }
-        last = now;
-        return true;
-    };
-}
+const namespaceOf = (target: string): string => target.slice(0, target.indexOf("/"));
 
 /**
- * Rollout waits poll at most this often: a rollout's end is seen within ~250 ms, not a whole
- * pollIntervalMs, on the critical path (istiod, then the last workload). The poll period also
- * stretches to the duration of the list itself (`adaptive`), so a slow list on a loaded API
- * server (1,000 Deployments) is never re-issued back to back.
- */
-const ROLLOUT_POLL_MS = 250;
-
-/** Restarts the Deployments matching `selector` in the given namespaces (one kubectl per namespace). */
-async function restartNamespaces(ctx: StepContext, namespaces: string[], selector?: string): Promise<void> {
-    let done = 0;
-    await mapLimit(namespaces, ctx.settings.concurrency, async (ns) => {
-        const args = ["rollout", "restart", "deployment", "-n", ns];
-        if (selector) {
-            args.push("-l", selector);
-        }
-        await ctx.kubectl.run(args);
-        done++;
-        if (namespaces.length > 1 && (done % 10 === 0 || done === namespaces.length)) {
-            ctx.log(`restarted ${done}/${namespaces.length} namespaces`);
-        }
-    });
-}
-
-/**
- * Restarts the given Deployments with `kubectl rollout restart -f <list>`: the namespaces are split
- * into at most `concurrency` batches (a namespace is never split), one kubectl process per batch,
- * all batches at once. Same API effect as `kubectl rollout restart deployment -n <ns>` per
- * namespace, but a constant number of processes: one process per namespace cost ~0.1-0.2 CPU-s
- * each, which at 200 namespaces took ~27 s of a 2-core machine away from the control plane that
- * does the rollouts (bench/).
+ * Restarts the given Deployments as `kubectl rollout restart` does (the pod template's restartedAt
+ * annotation, same field manager) with `kubectl patch -f <list>`: ONE request per Deployment
+ * (rollout restart GETs each one first), and a constant number of processes: the namespaces are
+ * split into at most `concurrency` batches (a namespace is never split), one kubectl each, all at
+ * once. One process per namespace cost ~0.1-0.2 CPU-s each, which at 200 namespaces took ~27 s of a
+ * 2-core machine away from the control plane doing the rollouts (bench/).
  */
 async function restartDeployments(ctx: StepContext, deployments: DeploymentLike[]): Promise<void> {
-    const byNamespace = new Map<string, DeploymentLike[]>();
-    for (const d of deployments) {
-        const ns = d.metadata.namespace ?? "default";
-        byNamespace.set(ns, [...(byNamespace.get(ns) ?? []), d]);
+    const plan = planRestart(deployments, ctx.settings.concurrency);
+    if (plan.paused.length > 0) {
+        throw new StepFailure(
+            `cannot restart paused Deployment(s) (spec.paused: kubectl rollout restart refuses them, and their rollout would never finish): ${plan.paused.join(", ")}.\n` +
+            `Resume them (kubectl rollout resume deployment/<name> -n <namespace>) or leave their namespaces out (istio-ca:workloadNamespaces). ${RETRY_HINT}`);
     }
-    const namespaces = [...byNamespace.keys()];
-    const batchCount = Math.max(1, Math.min(ctx.settings.concurrency, namespaces.length));
-    const batches: string[][] = Array.from({ length: batchCount }, () => []);
-    namespaces.forEach((ns, i) => batches[i % batchCount].push(ns));
+    const patch = restartPatch(new Date());
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "istio-ca-restart-"));
-    let done = 0;
+    let restarted = 0;
+    let namespacesDone = 0;
     try {
-        await mapLimit(batches, batchCount, async (batch, i) => {
+        await mapLimit(plan.batches, plan.batches.length, async (batch, i) => {
             const file = path.join(dir, `batch-${i}.json`);
-            const items = batch.flatMap((ns) => byNamespace.get(ns)!.map((d) => ({
-                apiVersion: "apps/v1",
-                kind: "Deployment",
-                metadata: { name: d.metadata.name, namespace: ns },
-            })));
+            const items = batch.map(({ namespace, name }) => ({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name, namespace } }));
             fs.writeFileSync(file, JSON.stringify({ apiVersion: "v1", kind: "List", items }));
-            await ctx.kubectl.run(["rollout", "restart", "-f", file]);
-            done += batch.length;
-            ctx.log(`restarted ${done}/${namespaces.length} namespaces`);
+            await ctx.kubectl.run(["patch", "-f", file, "--type=strategic", "--field-manager=kubectl-rollout", "-p", patch, "-o", "name"]);
+            restarted += batch.length;
+            namespacesDone += new Set(batch.map((d) => d.namespace)).size;
+            if (plan.batches.length > 1) {
+                ctx.log(`restarted ${restarted}/${deployments.length} Deployments (${namespacesDone}/${plan.namespaces.length} namespaces)`);
+            }
         });
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
 }
 
-/** Waits until every target Deployment (`ns/name`) has rolled out; one list per poll. */
-async function waitForRollouts(ctx: StepContext, targets: string[], listArgs: string[]): Promise<void> {
+export interface RolloutWaitSummary {
+    /** The last Deployments to finish, and when (ms after the wait began). */
+    slowest: { name: string; ms: number }[];
+}
+
+/** Waits until every target Deployment (`ns/name`) has rolled out: ONE kubectl watch for the whole wait. */
+async function waitForRollouts(ctx: StepContext, targets: string[], listArgs: string[]): Promise<RolloutWaitSummary> {
+    if (targets.length === 0) {
+        return { slowest: [] };
+    }
     const started = Date.now();
-    const progress = every(5000);
-    const result = await pollUntil(async () => {
-        const list = await ctx.kubectl.getJson<KubeList<DeploymentLike>>(["get", "deployments", ...listArgs]);
-        const rollouts = summarizeRollouts(list, targets);
-        // A failed rollout (progress deadline exceeded) ends the wait early: waiting will not help.
-        return { rollouts, done: rollouts.pending.length === 0 || rollouts.failed.length > 0 };
-    }, {
-        timeoutMs: ctx.settings.rolloutTimeoutMs,
-        intervalMs: Math.min(ctx.settings.pollIntervalMs, ROLLOUT_POLL_MS),
-        adaptive: true,
-        onProgress: ({ rollouts }, elapsed) => {
-            if (progress()) {
-                const slow = rollouts.pending.slice(0, 3).map((p) => p.name).join(", ");
-                ctx.log(`rollouts: ${rollouts.done.length}/${targets.length} done after ${seconds(elapsed)}${slow ? `; waiting for ${slow}${rollouts.pending.length > 3 ? ", …" : ""}` : ""}`);
+    const doneAt = new Map<string, number>();
+    const namespaceCount = new Set(targets.map(namespaceOf)).size;
+    const result = await watchUntil<DeploymentLike, { rollouts: RolloutSummary; done: boolean }>(watchTarget(ctx.settings), ["get", "deployments", ...listArgs], {
+        key: (d) => `${d.metadata.namespace ?? "default"}/${d.metadata.name}`,
+        evaluate: (objects, deleted) => {
+            const rollouts = summarizeRollouts(objects.values(), targets, { notFound: "pending", deleted });
+            const now = Date.now() - started;
+            for (const t of rollouts.done) {
+                if (!doneAt.has(t)) doneAt.set(t, now);
             }
+            // A failed rollout (progress deadline exceeded, Deployment deleted) ends the wait early: waiting will not help.
+            return { rollouts, done: rollouts.pending.length === 0 || rollouts.failed.length > 0 };
+        },
+        timeoutMs: ctx.settings.rolloutTimeoutMs,
+        onProgress: ({ rollouts }, elapsed) => {
+            const pendingNamespaces = new Set(rollouts.pending.map((p) => namespaceOf(p.name))).size;
+            const slow = rollouts.pending.slice(0, 3).map((p) => p.name).join(", ");
+            ctx.log(`rollouts: ${rollouts.done.length}/${targets.length} Deployments, ${namespaceCount - pendingNamespaces}/${namespaceCount} namespaces done after ${seconds(elapsed)}` +
+                `${slow ? `; waiting for ${slow}${rollouts.pending.length > 3 ? `, … (${rollouts.pending.length})` : ""}` : ""}`);
         },
     });
     const state = result.state.rollouts;
@@ -140,13 +116,16 @@ async function waitForRollouts(ctx: StepContext, targets: string[], listArgs: st
             state.pending.slice(0, 20).map((p) => `  - ${p.name}: ${p.message}`).join("\n") +
             (state.pending.length > 20 ? `\n  … and ${state.pending.length - 20} more` : "") + `\n${RETRY_HINT}`);
     }
-    ctx.log(`rollouts: ${targets.length}/${targets.length} done in ${seconds(Date.now() - started)}`);
+    const slowest = [...doneAt].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([name, ms]) => ({ name, ms }));
+    ctx.log(`rollouts: ${targets.length}/${targets.length} done in ${seconds(Date.now() - started)}` +
+        (slowest.length > 0 ? ` (last: ${slowest.map((s) => `${s.name} ${(s.ms / 1000).toFixed(1)}s`).join(", ")})` : ""));
+    return { slowest };
 }
 
 const targetsOf = (deployments: DeploymentLike[]): string[] => deployments.map((d) => `${d.metadata.namespace}/${d.metadata.name}`);
 
 /** a. Restart istiod and wait for its rollout. */
-export async function restartIstiod(ctx: StepContext): Promise<{ restarted: string[] }> {
+export async function restartIstiod(ctx: StepContext): Promise<{ restarted: string[] } & RolloutWaitSummary> {
     const { istioNamespace, istiodSelector } = ctx.settings;
     const list = await ctx.kubectl.getJson<KubeList<DeploymentLike>>(["get", "deployments", "-n", istioNamespace, "-l", istiodSelector]);
     if (list.items.length === 0) {
@@ -154,9 +133,9 @@ export async function restartIstiod(ctx: StepContext): Promise<{ restarted: stri
     }
     const targets = targetsOf(list.items);
     ctx.log(`restarting ${targets.join(", ")}`);
-    await restartNamespaces(ctx, [istioNamespace], istiodSelector);
-    await waitForRollouts(ctx, targets, ["-n", istioNamespace, "-l", istiodSelector]);
-    return { restarted: targets };
+    await restartDeployments(ctx, list.items);
+    const { slowest } = await waitForRollouts(ctx, targets, ["-n", istioNamespace, "-l", istiodSelector]);
+    return { restarted: targets, slowest };
 }
 
 /** b. Wait until istio-ca-root-cert in every namespace istiod serves holds the new trust bundle. */
@@ -166,23 +145,28 @@ export async function waitRootCert(ctx: StepContext): Promise<{ namespaces: numb
         throw new StepFailure("ISTIO_CA_TRUST_FINGERPRINTS must be set for wait-root-cert");
     }
     ctx.log(`waiting for ${ROOT_CERT_CONFIGMAP} to carry ${expected.length} root(s) in every namespace`);
-    const result = await pollUntil(async () => {
-        const [configMaps, namespaces] = await Promise.all([
-            ctx.kubectl.getJson<ConfigMapList>(["get", "configmaps", "-A", "--field-selector", `metadata.name=${ROOT_CERT_CONFIGMAP}`]),
-            ctx.kubectl.getJson<NamespaceList>(["get", "namespaces"]),
-        ]);
-        const check = checkRootCertConfigMaps(configMaps, namespaces, expected);
-        return { ...check, done: check.ok };
-    }, {
-        timeoutMs: ctx.settings.rootCertTimeoutMs,
-        intervalMs: ctx.settings.pollIntervalMs,
-        onProgress: (s, elapsed) => {
-            const ok = s.namespaces.filter((n) => n.status === "ok").length;
-            if (everyFiveSeconds(elapsed, ctx.settings.pollIntervalMs)) {
+    const readNamespaces = (): Promise<NamespaceList> => ctx.kubectl.getJson<NamespaceList>(["get", "namespaces"]);
+    let namespaces = await readNamespaces();
+    // One watch of the ConfigMaps of all namespaces; the namespace list is read again before the
+    // verdict and every 10 s (a namespace created or deleted meanwhile).
+    type ConfigMap = ConfigMapList["items"][number];
+    const result = await watchUntil<ConfigMap, RootCertCheckResult & { done: boolean }>(watchTarget(ctx.settings),
+        ["get", "configmaps", "-A", "--field-selector", `metadata.name=${ROOT_CERT_CONFIGMAP}`], {
+            key: (cm) => cm.metadata.namespace ?? "",
+            evaluate: (objects) => {
+                const check = checkRootCertConfigMaps({ items: [...objects.values()] }, namespaces, expected);
+                return { ...check, done: check.ok };
+            },
+            refresh: async () => {
+                namespaces = await readNamespaces();
+            },
+            refreshEveryMs: 10_000,
+            timeoutMs: ctx.settings.rootCertTimeoutMs,
+            onProgress: (s, elapsed) => {
+                const ok = s.namespaces.filter((n) => n.status === "ok").length;
                 ctx.log(`${ROOT_CERT_CONFIGMAP}: ${ok}/${s.namespaces.length} namespaces current after ${seconds(elapsed)}`);
-            }
-        },
-    });
+            },
+        });
     if (result.timedOut) {
         throw new StepFailure(
             `timed out after ${seconds(result.elapsedMs)} (istio-ca:rootCertTimeoutSeconds) waiting for ${ROOT_CERT_CONFIGMAP} to carry the new trust bundle.\n` +
@@ -218,7 +202,7 @@ export function meshNamespaces(namespaces: Namespace[], istioNamespace: string, 
 }
 
 /** c. Restart the Deployments of every Istio-enabled namespace, in parallel, and wait for them all. */
-export async function restartWorkloads(ctx: StepContext): Promise<{ restartedNamespaces: string[]; deployments: number }> {
+export async function restartWorkloads(ctx: StepContext): Promise<{ restartedNamespaces: string[]; deployments: number } & RolloutWaitSummary> {
     const [namespaceList, deploymentList] = await Promise.all([
         ctx.kubectl.getJson<KubeList<Namespace>>(["get", "namespaces"]),
         ctx.kubectl.getJson<KubeList<DeploymentLike>>(["get", "deployments", "-A"]),
@@ -227,10 +211,10 @@ export async function restartWorkloads(ctx: StepContext): Promise<{ restartedNam
     const inMesh = new Set(namespaces);
     const deployments = deploymentList.items.filter((d) => inMesh.has(d.metadata.namespace ?? ""));
     const withDeployments = namespaces.filter((ns) => deployments.some((d) => d.metadata.namespace === ns));
-    ctx.log(`restarting ${deployments.length} Deployment(s) in ${withDeployments.length} namespace(s) (${ctx.settings.concurrency} at a time)`);
+    ctx.log(`restarting ${deployments.length} Deployment(s) in ${withDeployments.length} namespace(s) (up to ${ctx.settings.concurrency} kubectl processes at once)`);
     await restartDeployments(ctx, deployments);
-    await waitForRollouts(ctx, targetsOf(deployments), ["-A"]);
-    return { restartedNamespaces: withDeployments, deployments: deployments.length };
+    const { slowest } = await waitForRollouts(ctx, targetsOf(deployments), ["-A"]);
+    return { restartedNamespaces: withDeployments, deployments: deployments.length, slowest };
 }
 
 /** d. `istioctl proxy-status`: every proxy SYNCED, retried until the timeout. */

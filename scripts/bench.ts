@@ -1,4 +1,5 @@
 // `npm run bench [-- --sizes 10,50,200 --deployments 5 --delay-ms 2000 --jitter-ms 1000 --concurrency 10 --out FILE]`
+//   simulation settings: `--control-plane-qps 5000 --controller-syncs 20 --gogc 400 --kwok-parallelism 16` (0: the component's default)
 //
 // Rotation at mesh scale: on the local control plane (tests/harness/cluster.ts), with kwok making
 // pods Ready after --delay-ms + uniform [0, --jitter-ms] so that a rollout takes real time, for
@@ -13,8 +14,8 @@
 //           turn, then `kubectl rollout status` for each Deployment in turn;
 //   (c)     a direct-API floor: what this cluster (2 cores) can do at best: istiod restarted and
 //           waited for, then every Deployment patched at once from one process (50 requests in
-//           flight), one list per 500 ms until all are rolled out. No program does this; it shows
-//           how much of (b) is the cluster's own throughput;
+//           flight), one watch until all are rolled out. No program does this; it shows how much of
+//           (b) is the cluster's own throughput;
 //   (b)     this program: `pulumi up` (real engine, real providers) after a keyVersion bump; its
 //           restart+verify part is the step commands' chain (engine events), and their own elapsedMs.
 //
@@ -23,9 +24,10 @@
 // client's own requests are separated from the controllers' and from FakeIstiod's. For that the
 // bench starts the harness's binaries through small wrappers (a private bin dir): kube-apiserver
 // gets an audit policy and two extra static tokens (users `istio-ca` for the stack, `fake-istiod`
-// for FakeIstiod); kube-controller-manager and kube-scheduler get the client rate limits kwokctl
-// sets with --disable-qps-limits (their defaults, 20 and 50 requests/s, would make a 1,000-Deployment
-// rollout take many minutes whoever triggers it). Nothing else of the harness changes.
+// for FakeIstiod). The control plane runs with the simulation settings of `simulationSettings`
+// (client rate limits, controller workers, Go GC, kwok workers): how fast this machine plays it, not
+// what it does. CPU seconds of every component and of the tools (this process and everything it ran)
+// are read from /proc for each part: on 2 shared cores the floor is the control plane's CPU.
 import * as automation from "@pulumi/pulumi/automation";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -35,7 +37,7 @@ import * as path from "node:path";
 import { mapLimit, sleep } from "../lib/concurrency";
 import { spawnCounter } from "../lib/kubectl";
 import { DeploymentLike, deploymentRolloutStatus, summarizeRollouts } from "../lib/rollout";
-import { Cluster, findBinDir, runKubectl, startCluster } from "../tests/harness/cluster";
+import { Cluster, ClusterOptions, findBinDir, runKubectl, startCluster } from "../tests/harness/cluster";
 import { createTestStack, PROJECT_ROOT, TestStack } from "../tests/support/engine";
 import { FakeIstiod } from "../tests/support/fakeIstiod";
 import { inlineProgram } from "./ca";
@@ -53,6 +55,10 @@ interface Options {
     controlPlaneQps: number;
     /** --concurrent-deployment-syncs / --concurrent-replicaset-syncs (0: defaults, 5). */
     controllerSyncs: number;
+    /** GOGC of the control-plane components (0: Go's default, 100). */
+    gogc: number;
+    /** kwok's podPlayStageParallelism (0: kwok's default, 4). */
+    kwokParallelism: number;
     /** Skip (a) (it is the slow part). */
     skipManual: boolean;
     out?: string;
@@ -61,7 +67,7 @@ interface Options {
 function parseOptions(argv: string[]): Options {
     const o: Options = {
         sizes: [10, 50, 200], deployments: 5, delayMs: 2000, jitterMs: 1000, concurrency: 10,
-        controlPlaneQps: 5000, controllerSyncs: 20, skipManual: false,
+        controlPlaneQps: 5000, controllerSyncs: 20, gogc: 400, kwokParallelism: 16, skipManual: false,
     };
     const num = (v: string | undefined, name: string): number => {
         const n = Number(v);
@@ -78,6 +84,8 @@ function parseOptions(argv: string[]): Options {
             case "--concurrency": o.concurrency = num(argv[++i], a); break;
             case "--control-plane-qps": o.controlPlaneQps = num(argv[++i], a); break;
             case "--controller-syncs": o.controllerSyncs = num(argv[++i], a); break;
+            case "--gogc": o.gogc = num(argv[++i], a); break;
+            case "--kwok-parallelism": o.kwokParallelism = num(argv[++i], a); break;
             case "--skip-manual": o.skipManual = true; break;
             case "--out": o.out = argv[++i]; break;
             default: throw new Error(`unknown option ${a}; see the head of scripts/bench.ts`);
@@ -133,10 +141,6 @@ function instrumentedBinDir(opts: Options, work: string): Instrumentation {
             `exec ${real}/kube-apiserver "$@" --audit-policy-file=${policy} --audit-log-path=audit.log --audit-log-maxsize=0 --audit-log-mode=batch --audit-log-batch-max-wait=1s`,
         ].join("\n"),
     };
-    const limits = opts.controlPlaneQps > 0 ? ` --kube-api-qps=${opts.controlPlaneQps} --kube-api-burst=${opts.controlPlaneQps * 2}` : "";
-    const syncs = opts.controllerSyncs > 0 ? ` --concurrent-deployment-syncs=${opts.controllerSyncs} --concurrent-replicaset-syncs=${opts.controllerSyncs}` : "";
-    if (limits || syncs) wrappers["kube-controller-manager"] = `#!/bin/sh\nexec ${real}/kube-controller-manager "$@"${limits}${syncs}`;
-    if (limits) wrappers["kube-scheduler"] = `#!/bin/sh\nexec ${real}/kube-scheduler "$@"${limits}`;
     for (const b of ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"]) {
         const p = path.join(binDir, b);
         fs.rmSync(p, { force: true });
@@ -144,6 +148,41 @@ function instrumentedBinDir(opts: Options, work: string): Instrumentation {
         else fs.symlinkSync(path.join(real, b), p);
     }
     return { binDir, tokens };
+}
+
+/**
+ * The simulation settings of the bench's control plane (startCluster options). One 2-core machine
+ * plays a whole control plane (and 1,000 kubelets); these settings change how fast it plays it, not
+ * what it does: the same objects, the same requests, the same rollouts. Each one's effect on the
+ * direct-API floor at N = 200 is in bench/results-2026-11-25b.md ("Simulation settings").
+ */
+function simulationSettings(opts: Options): Pick<ClusterOptions, "componentArgs" | "componentEnv" | "kwokOptions"> {
+    const componentArgs: NonNullable<ClusterOptions["componentArgs"]> = {};
+    if (opts.controlPlaneQps > 0) {
+        // Client-side rate limits of the controllers and the scheduler (defaults 20 and 50 requests/s
+        // would make a 1,000-Deployment rollout take minutes whoever triggers it): kwokctl's
+        // --disable-qps-limits values. A real control plane at this scale raises them too.
+        const limits = [`--kube-api-qps=${opts.controlPlaneQps}`, `--kube-api-burst=${opts.controlPlaneQps * 2}`];
+        componentArgs["kube-controller-manager"] = [...limits];
+        componentArgs["kube-scheduler"] = [...limits];
+    }
+    if (opts.controllerSyncs > 0) {
+        // Deployments and ReplicaSets synced at once (default 5 each).
+        (componentArgs["kube-controller-manager"] ??= []).push(
+            `--concurrent-deployment-syncs=${opts.controllerSyncs}`, `--concurrent-replicaset-syncs=${opts.controllerSyncs}`);
+    }
+    const componentEnv: NonNullable<ClusterOptions["componentEnv"]> = {};
+    if (opts.gogc > 0) {
+        // Go's garbage collector was ~15 % of kube-apiserver's CPU (pprof): collect less often, with
+        // more memory (this machine has plenty; a control-plane node would too).
+        for (const c of ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"] as const) {
+            componentEnv[c] = { GOGC: String(opts.gogc) };
+        }
+    }
+    // kwok plays every kubelet: its workers making pods Ready or deleting them (default 4 for all
+    // 1,000 pods) are a queue real kubelets, one per node, do not have.
+    const kwokOptions = opts.kwokParallelism > 0 ? { podPlayStageParallelism: opts.kwokParallelism } : undefined;
+    return { componentArgs, componentEnv, kwokOptions };
 }
 
 /** A copy of the cluster's admin kubeconfig with another user's token. */
@@ -195,8 +234,39 @@ class Api {
         if (r.status !== 200) throw new Error(`restart ${ns}/${name}: ${r.status} ${r.body.slice(0, 200)}`);
     }
 
-    deployments(): Promise<{ items: DeploymentLike[] }> {
+    deployments(): Promise<{ items: DeploymentLike[]; metadata: { resourceVersion: string } }> {
         return this.json("/apis/apps/v1/deployments");
+    }
+
+    /** Watches `p` from `resourceVersion` (newline-delimited JSON events) until the server ends it or close(). */
+    watch<T>(p: string, resourceVersion: string, onEvent: (type: string, object: T) => void): { ended: Promise<void>; close(): void } {
+        const url = new URL(`${this.cluster.server}${p}?watch=1&resourceVersion=${resourceVersion}&timeoutSeconds=1800`);
+        let req: ReturnType<typeof https.request> | undefined;
+        const ended = new Promise<void>((resolve) => {
+            req = https.request(url, {
+                agent: false, ca: this.cluster.caPem,
+                headers: { Authorization: `Bearer ${this.cluster.token}`, Accept: "application/json", "User-Agent": "istio-ca-bench" },
+            }, (res) => {
+                let buffer = "";
+                res.setEncoding("utf8");
+                res.on("data", (chunk: string) => {
+                    buffer += chunk;
+                    let nl: number;
+                    while ((nl = buffer.indexOf("\n")) >= 0) {
+                        const line = buffer.slice(0, nl);
+                        buffer = buffer.slice(nl + 1);
+                        if (!line.trim()) continue;
+                        const ev = JSON.parse(line) as { type: string; object: T };
+                        onEvent(ev.type, ev.object);
+                    }
+                });
+                res.on("end", () => resolve());
+                res.on("error", () => resolve());
+            });
+            req.on("error", () => resolve());
+            req.end();
+        });
+        return { ended, close: () => req?.destroy() };
     }
 
     /** Sum of apiserver_request_total over all series (every client). */
@@ -214,22 +284,45 @@ class Api {
     }
 }
 
-/** Polls (one list per interval) until every target is rolled out; returns the elapsed time. */
-async function waitRolledOut(api: Api, targets: string[], what: string, intervalMs = 1000, timeoutMs = 30 * 60_000): Promise<number> {
+/**
+ * One list, then one watch stream, until every target is rolled out; returns the elapsed time. (It
+ * polled a list of every Deployment twice a second: ~4 MB of JSON each at N = 200, a real share of
+ * the control plane's CPU in the middle of the rollouts being measured.)
+ */
+async function waitRolledOut(api: Api, targets: string[], what: string, timeoutMs = 30 * 60_000): Promise<number> {
     const t0 = Date.now();
-    let lastLog = 0;
-    for (;;) {
-        const c0 = Date.now();
-        const s = summarizeRollouts(await api.deployments(), targets);
-        const checkMs = Date.now() - c0;
+    const deployments = new Map<string, DeploymentLike>();
+    const keyOf = (d: DeploymentLike): string => `${d.metadata.namespace}/${d.metadata.name}`;
+    let lastLog = Date.now();
+    const check = (): boolean => {
+        const s = summarizeRollouts(deployments.values(), targets, { notFound: "pending" });
         if (s.failed.length > 0) throw new Error(`${what}: rollout failed: ${s.failed.slice(0, 3).map((f) => `${f.name}: ${f.message}`).join("; ")}`);
-        if (s.pending.length === 0) return Date.now() - t0;
+        if (s.pending.length === 0) return true;
         if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: ${s.pending.length} rollouts pending after ${secs(timeoutMs)}`);
         if (Date.now() - lastLog > 10_000) {
             lastLog = Date.now();
             progress(`${what}: ${s.done.length}/${targets.length} rolled out`);
         }
-        await sleep(Math.max(intervalMs, checkMs)); // a slow list is not re-issued back to back
+        return false;
+    };
+    for (;;) {
+        const list = await api.deployments();
+        for (const d of list.items) deployments.set(keyOf(d), d);
+        if (check()) return Date.now() - t0;
+        const w = api.watch<DeploymentLike>("/apis/apps/v1/deployments", list.metadata.resourceVersion, (type, d) => {
+            if (type === "ADDED" || type === "MODIFIED") deployments.set(keyOf(d), d);
+            else if (type === "DELETED") deployments.delete(keyOf(d));
+        });
+        try {
+            // Checked every 50 ms (a check reads 1,000 targets; events come in bursts).
+            for (;;) {
+                const ended = await Promise.race([w.ended.then(() => true), sleep(50).then(() => false)]);
+                if (check()) return Date.now() - t0;
+                if (ended) break; // the server ended the watch: list and watch again
+            }
+        } finally {
+            w.close();
+        }
     }
 }
 
@@ -409,18 +502,49 @@ interface PartResult {
     processes: number;
     requestsTotal: number;
     audit: Counts;
+    /** CPU seconds used during the part, by component (see cpuSeconds). */
+    cpu: Record<string, number>;
+    /** 1-minute load average before and after (other work on the machine shows here). */
+    load: [number, number];
     extra?: Record<string, unknown>;
+}
+
+/** utime + stime (+ cutime + cstime: exited, waited-for descendants) of a process, in seconds. */
+function processCpu(pid: number | "self", withChildren = false): number {
+    try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+        // fields 14-17 of proc(5) (utime, stime, cutime, cstime) are 11-14 after the command name
+        return (f[11] + f[12] + (withChildren ? f[13] + f[14] : 0)) / 100; // USER_HZ = 100 on Linux
+    } catch {
+        return 0;
+    }
+}
+
+/**
+ * CPU seconds so far of each control-plane component, and of "tools": this process and its exited
+ * children (the Pulumi CLI, providers, step commands, every kubectl, FakeIstiod's writes).
+ */
+function cpuSeconds(cluster: Cluster): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [c, pid] of Object.entries(cluster.pids)) out[c] = processCpu(pid);
+    out.tools = processCpu("self", true);
+    return out;
 }
 
 async function measured(cluster: Cluster, api: Api, fn: () => Promise<{ processes: number; extra?: Record<string, unknown> }>): Promise<PartResult> {
     const a0 = await auditFlushed(cluster);
     const m0 = await api.requestTotal();
+    const c0 = cpuSeconds(cluster);
+    const l0 = os.loadavg()[0];
     const t0 = Date.now();
     const r = await fn();
     const wallMs = Date.now() - t0;
+    const c1 = cpuSeconds(cluster);
     const m1 = await api.requestTotal();
     const a1 = await auditFlushed(cluster);
-    return { wallMs, processes: r.processes, requestsTotal: m1 - m0 - 1, audit: auditCounts(cluster, a0, a1), extra: r.extra };
+    const cpu = Object.fromEntries(Object.keys(c1).map((k) => [k, Math.round((c1[k] - (c0[k] ?? 0)) * 10) / 10]));
+    return { wallMs, processes: r.processes, requestsTotal: m1 - m0 - 1, audit: auditCounts(cluster, a0, a1), cpu, load: [l0, os.loadavg()[0]], extra: r.extra };
 }
 
 async function manualProcedure(cluster: Cluster, mesh: Mesh): Promise<{ processes: number }> {
@@ -456,14 +580,14 @@ async function directFloor(api: Api, mesh: Mesh): Promise<{ processes: number; e
     const t0 = Date.now();
     const [ns, name] = mesh.istiod.split("/");
     await api.restart(ns, name);
-    await waitRolledOut(api, [mesh.istiod], "(c) istiod", 100);
+    await waitRolledOut(api, [mesh.istiod], "(c) istiod");
     const istiodMs = Date.now() - t0;
     await mapLimit(mesh.workloads, 50, async (t) => {
         const [wns, wname] = t.split("/");
         await api.restart(wns, wname);
     });
     const patchedMs = Date.now() - t0 - istiodMs;
-    await waitRolledOut(api, mesh.workloads, "(c) workloads", 500);
+    await waitRolledOut(api, mesh.workloads, "(c) workloads");
     return { processes: 0, extra: { istiodMs, patchedMs } };
 }
 
@@ -565,6 +689,7 @@ async function runSize(n: number, opts: Options, work: string): Promise<SizeResu
         nodes: 1, // kwok's node stage gives each fake node `pods: 1M` capacity
         podReadyDelayMs: opts.delayMs,
         podReadyJitterMs: opts.jitterMs,
+        ...simulationSettings(opts),
         log: (m) => progress(m),
     });
     const api = new Api(cluster);
@@ -572,6 +697,7 @@ async function runSize(n: number, opts: Options, work: string): Promise<SizeResu
     const stackKc = kubeconfigFor(cluster, inst.tokens.istioCa, path.join(work, "istio-ca.kubeconfig"));
     const fakeIstiod = new FakeIstiod({
         ...cluster,
+        kubeconfig: fakeKc,
         kubectl: (args, o) => runKubectl(cluster.binDir, fakeKc, cluster.dir, args, o),
         apply: async (manifests) => {
             const input = typeof manifests === "string" ? manifests : JSON.stringify({ apiVersion: "v1", kind: "List", items: manifests });
@@ -659,18 +785,26 @@ async function runSize(n: number, opts: Options, work: string): Promise<SizeResu
 const isControlPlane = (k: string): boolean => /^system:|^kwok /.test(k);
 const clientOf = (part: PartResult, user: string): number => sumWhere(part.audit, (k) => k.startsWith(`${user} `));
 
+/** "control plane + tools" CPU seconds of a part. */
+function cpuSplit(p: PartResult): string {
+    const plane = Object.entries(p.cpu).filter(([k]) => k !== "tools").reduce((n, [, v]) => n + v, 0);
+    return `${plane.toFixed(0)} + ${(p.cpu.tools ?? 0).toFixed(0)}`;
+}
+
 function table(results: SizeResult[], opts: Options): string {
     const rows = [
-        "| N namespaces (Deployments) | (a) manual | (b) `pulumi up` | (b) restart+verify | physical limit | (b) r+v / limit | (c) direct-API floor | (b) r+v / floor | (a) / (b) | API requests (a) client / all | API requests (b) client / all | processes (a) / (b) | no-op `pulumi preview` |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| N namespaces (Deployments) | (a) manual | (b) `pulumi up` | (b) restart+verify | physical limit | (b) r+v / limit | (c) direct-API floor | (b) r+v / floor | (a) / (b) | API requests (a) client / all | API requests (b) client / all | processes (a) / (b) | CPU s (c) / (b): control plane + tools | no-op `pulumi preview` |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ];
     for (const r of results) {
         const rv = r.up.extra!.stepsChainMs as number;
         const a = r.manual;
         rows.push(`| ${r.n} (${r.deployments}) | ${a ? secs(a.wallMs) : "-"} | ${secs(r.up.wallMs)} | ${secs(rv)} | ${secs(r.limit.limitMs)} | ${(rv / r.limit.limitMs).toFixed(2)} | ${secs(r.floor.wallMs)} | ${(rv / r.floor.wallMs).toFixed(2)} | ${a ? (a.wallMs / r.up.wallMs).toFixed(1) + "×" : "-"} | ` +
-            `${a ? `${clientOf(a, "admin")} / ${a.requestsTotal}` : "-"} | ${clientOf(r.up, USERS.istioCa)} / ${r.up.requestsTotal} | ${a ? a.processes : "-"} / ${r.up.processes} | ${secs(r.previewMs)} |`);
+            `${a ? `${clientOf(a, "admin")} / ${a.requestsTotal}` : "-"} | ${clientOf(r.up, USERS.istioCa)} / ${r.up.requestsTotal} | ${a ? a.processes : "-"} / ${r.up.processes} | ${cpuSplit(r.floor)} / ${cpuSplit(r.up)} | ${secs(r.previewMs)} |`);
     }
-    return rows.join("\n") + `\n\nkwok readiness ${opts.delayMs} ms + [0, ${opts.jitterMs}] ms per pod, ${opts.deployments} Deployments per namespace (replicas 1), restartConcurrency ${opts.concurrency}.`;
+    return rows.join("\n") + `\n\nkwok readiness ${opts.delayMs} ms + [0, ${opts.jitterMs}] ms per pod, ${opts.deployments} Deployments per namespace (replicas 1), restartConcurrency ${opts.concurrency}. ` +
+        `Simulation settings (scripts/bench.ts simulationSettings): controller/scheduler client QPS ${opts.controlPlaneQps || "default"}, deployment/replicaset syncs ${opts.controllerSyncs || "default"}, ` +
+        `GOGC ${opts.gogc || "default"}, kwok podPlayStageParallelism ${opts.kwokParallelism || "default"}.`;
 }
 
 function details(r: SizeResult): string {
@@ -683,6 +817,7 @@ function details(r: SizeResult): string {
         if (!p) continue;
         const clients = Object.entries(p.audit).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k}: ${v}`).join(", ");
         lines.push(`- ${name}: wall ${secs(p.wallMs)}; processes ${p.processes}; apiserver_request_total +${p.requestsTotal}; audit by user/agent: ${clients}; control plane: ${sumWhere(p.audit, isControlPlane)}`);
+        lines.push(`  - CPU seconds: ${Object.entries(p.cpu).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}; load average ${p.load[0].toFixed(1)} before, ${p.load[1].toFixed(1)} after`);
         if (p.extra) lines.push(`  - ${JSON.stringify(p.extra)}`);
     }
     lines.push(`- no-op preview: ${secs(r.previewMs)}`);

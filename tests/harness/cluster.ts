@@ -49,6 +49,15 @@ export interface ClusterOptions {
     podReadyDelayMs?: number;
     /** Extra random delay, uniform in [0, podReadyJitterMs], added to podReadyDelayMs (default 0). */
     podReadyJitterMs?: number;
+    /**
+     * Simulation settings for large meshes (scripts/bench.ts documents the ones it uses and why):
+     * flags appended to a component's own, environment variables for it (e.g. GOGC), and kwok's
+     * KwokConfiguration `options` (e.g. podPlayStageParallelism). They change how fast this machine
+     * plays the control plane, not what it does. Default: none.
+     */
+    componentArgs?: Partial<Record<Component, string[]>>;
+    componentEnv?: Partial<Record<Component, Record<string, string>>>;
+    kwokOptions?: Record<string, string | number | boolean>;
     /** Give up when the control plane is not ready within this time (default 120 s). */
     startTimeoutMs?: number;
     /** Progress messages (default: silent). */
@@ -607,9 +616,9 @@ async function startOnce(opts: ClusterOptions): Promise<Cluster> {
     const launch = (name: Component, args: string[]) => {
         const logPath = path.join(dir, "logs", `${name}.log`);
         const fd = fs.openSync(logPath, "a");
-        const env = { ...process.env };
+        const env = { ...process.env, ...opts.componentEnv?.[name] };
         delete env.KUBECONFIG;
-        const child = spawn(path.join(binDir, name), args, {
+        const child = spawn(path.join(binDir, name), [...args, ...(opts.componentArgs?.[name] ?? [])], {
             cwd: dir,
             env,
             detached: true, // own process group: stop() kills the whole group
@@ -773,7 +782,13 @@ async function startOnce(opts: ClusterOptions): Promise<Cluster> {
             "--v=1",
         ]);
         const stagesFile = path.join(dir, "kwok", "stages.yaml");
-        fs.writeFileSync(stagesFile, stagesYaml(opts.podReadyDelayMs ?? 0, opts.podReadyJitterMs ?? 0));
+        // A KwokConfiguration read from a file gets no defaults: kwok's own (v0.8.0) come first.
+        const kwokDefaults = { podPlayStageParallelism: 4, nodePlayStageParallelism: 4, nodeLeaseParallelism: 4, podsOnNodeSyncParallelism: 1, enablePodsOnNodeSyncListPager: true };
+        const kwokConfig = opts.kwokOptions
+            ? "---\napiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions:\n" +
+              Object.entries({ ...kwokDefaults, ...opts.kwokOptions }).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`).join("")
+            : "";
+        fs.writeFileSync(stagesFile, stagesYaml(opts.podReadyDelayMs ?? 0, opts.podReadyJitterMs ?? 0) + kwokConfig);
         launch("kwok", [
             `--kubeconfig=${kcFor("kwok", tokens.kwok)}`,
             `--config=${stagesFile}`,

@@ -2,7 +2,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 
-import { deploymentRolloutStatus, summarizeRollouts, type DeploymentLike } from "../../lib/rollout";
+import { deploymentRolloutStatus, planRestart, restartPatch, RESTARTED_AT, summarizeRollouts, type DeploymentLike } from "../../lib/rollout";
 
 function dep(
     name: string,
@@ -128,5 +128,53 @@ describe("summarizeRollouts", () => {
 
     it("rejects targets that are not namespace/name", () => {
         assert.throws(() => summarizeRollouts(list, ["istiod"]), /not of the form namespace\/name/);
+    });
+});
+
+describe("summarizeRollouts from a watch", () => {
+    it("counts a target not seen yet as pending, and one seen deleted as failed", () => {
+        const s = summarizeRollouts(new Map([["a/web", dep("web", { namespace: "a" })]]).values(), ["a/web", "a/api", "b/gone"], {
+            notFound: "pending",
+            deleted: new Set(["b/gone"]),
+        });
+        assert.deepEqual(s.done, ["a/web"]);
+        assert.deepEqual(s.pending, [{ name: "a/api", message: 'deployment "api" not seen yet in namespace "a"' }]);
+        assert.deepEqual(s.failed, [{ name: "b/gone", message: 'deployment "gone" in namespace "b" was deleted while rolling out' }]);
+    });
+});
+
+describe("restartPatch", () => {
+    it("is the pod-template annotation kubectl rollout restart sets, RFC 3339 to the second", () => {
+        assert.deepEqual(JSON.parse(restartPatch(new Date("2026-11-25T19:30:01.987Z"))), {
+            spec: { template: { metadata: { annotations: { [RESTARTED_AT]: "2026-11-25T19:30:01Z" } } } },
+        });
+        assert.equal(RESTARTED_AT, "kubectl.kubernetes.io/restartedAt");
+    });
+});
+
+describe("planRestart", () => {
+    const deployments = ["a/1", "a/2", "b/1", "c/1", "c/2", "c/3", "d/1"].map((t) => dep(t.split("/")[1], { namespace: t.split("/")[0] }));
+
+    it("makes at most `concurrency` batches, never splitting a namespace, every Deployment once", () => {
+        const p = planRestart(deployments, 2);
+        assert.equal(p.batches.length, 2);
+        assert.deepEqual(p.namespaces, ["a", "b", "c", "d"]);
+        const all = p.batches.flat().map((d) => `${d.namespace}/${d.name}`).sort();
+        assert.deepEqual(all, ["a/1", "a/2", "b/1", "c/1", "c/2", "c/3", "d/1"]);
+        for (const ns of p.namespaces) {
+            assert.equal(p.batches.filter((b) => b.some((d) => d.namespace === ns)).length, 1, `namespace ${ns} in one batch`);
+        }
+        assert.deepEqual(p.paused, []);
+    });
+
+    it("makes no more batches than namespaces, and none for nothing", () => {
+        assert.equal(planRestart(deployments, 10).batches.length, 4);
+        assert.deepEqual(planRestart([], 10).batches, []);
+        assert.equal(planRestart(deployments, 0).batches.length, 1, "a bound below 1 still makes progress");
+    });
+
+    it("lists paused Deployments (kubectl rollout restart refuses them)", () => {
+        const paused = { ...dep("frozen", { namespace: "a" }), spec: { replicas: 3, paused: true } };
+        assert.deepEqual(planRestart([...deployments, paused], 3).paused, ["a/frozen"]);
     });
 });

@@ -2,8 +2,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseConfig } from "../../components/config";
 import { publicContentHash } from "../../components/cacerts";
-import { readStepSettings, stepEnvironment } from "../../lib/stepEnv";
-import { meshNamespaces, StepFailure } from "../../lib/steps";
+import { readStepSettings, stepEnvironment, StepSettings } from "../../lib/stepEnv";
+import { meshNamespaces, restartWorkloads, StepFailure, waitRootCert } from "../../lib/steps";
+import { Kubectl, spawnCounter } from "../../lib/kubectl";
+import { fakeKubectl } from "../support/fakeKubectl";
 import { certChain, trustBundle } from "../../lib/trustBundle";
 import { bundleFingerprints, splitCertificates } from "../../lib/pem";
 import { selfSignedCa } from "../support/testCerts";
@@ -85,4 +87,106 @@ test("the content hash follows every public part and is a plain sha256", () => {
     assert.notEqual(publicContentHash({ ...base, certChainPem: "C2" }), h);
     // Boundaries are explicit: moving bytes between parts changes the hash.
     assert.notEqual(publicContentHash({ caCertPem: "IR", rootCertPem: "", certChainPem: "C" }), h);
+});
+
+// --- the steps against a stand-in kubectl (tests/support/fakeKubectl.ts): which processes they
+// run, with which arguments, and what they conclude from the watch.
+
+const settingsFor = (binary: string, over: Partial<StepSettings> = {}): StepSettings => ({
+    kubectl: binary, istioctl: "istioctl", istioNamespace: "istio-system", istiodSelector: "app=istiod",
+    trustFingerprints: [], concurrency: 4, rootCertTimeoutMs: 10_000, rolloutTimeoutMs: 10_000,
+    proxyStatusTimeoutMs: 1, workloadCertTimeoutMs: 1, pollIntervalMs: 1000, ...over,
+});
+const contextFor = (settings: StepSettings, lines: string[]) => ({ settings, kubectl: new Kubectl({ binary: settings.kubectl }), log: (l: string) => lines.push(l) });
+
+const deployment = (namespace: string, name: string, observed: number) => ({
+    metadata: { namespace, name, generation: 2 },
+    spec: { replicas: 1 },
+    status: { observedGeneration: observed, replicas: 1, updatedReplicas: 1, availableReplicas: 1 },
+});
+
+test("restart-workloads: 30 namespaces take 2 lists, `concurrency` patch processes and one watch; no GET per Deployment", async () => {
+    const mesh = Array.from({ length: 30 }, (_, i) => `mesh-${String(i).padStart(2, "0")}`);
+    const namespaces = [...mesh.map((n) => ns(n, { "istio-injection": "enabled" })), ns("istio-system"), ns("plain")];
+    const deployments = [
+        ...mesh.flatMap((n) => [deployment(n, "api", 1), deployment(n, "web", 1)]),
+        deployment("istio-system", "istiod", 1), deployment("plain", "batch", 1),
+    ];
+    const k = fakeKubectl([
+        { match: ["get", "namespaces"], stdout: JSON.stringify({ items: namespaces }) },
+        { match: ["patch"], stdout: "" },
+        // The watch: the listing (spec change not yet observed), then each rollout finishing.
+        { match: ["get", "deployments", "--watch"], hold: true, gapMs: 1, events: [
+            ...deployments.map((d) => ({ type: "ADDED", object: d })),
+            ...deployments.map((d) => ({ type: "MODIFIED", object: { ...d, status: { ...d.status, observedGeneration: 2 } } })),
+        ] },
+        { match: ["get", "deployments", "-A"], stdout: JSON.stringify({ items: deployments }) },
+    ]);
+    const lines: string[] = [];
+    const before = spawnCounter.kubectl;
+    const result = await restartWorkloads(contextFor(settingsFor(k.binary), lines));
+    assert.deepEqual(result.restartedNamespaces, mesh);
+    assert.equal(result.deployments, 60);
+    assert.equal(result.slowest.length, 3);
+
+    const runs = k.runs();
+    assert.equal(spawnCounter.kubectl - before, runs.length);
+    const patches = runs.filter((r) => r.args[0] === "patch");
+    assert.equal(runs.length, 2 + 4 + 1, runs.map((r) => r.args.join(" ")).join("\n"));
+    assert.equal(patches.length, 4, "restartConcurrency bounds the patch processes");
+    assert.equal(runs.filter((r) => r.args.includes("--watch")).length, 1);
+    const patched = patches.flatMap((p) => (JSON.parse(p.file!) as { items: { metadata: { namespace: string; name: string } }[] }).items
+        .map((i) => `${i.metadata.namespace}/${i.metadata.name}`));
+    assert.deepEqual(patched.sort(), mesh.flatMap((n) => [`${n}/api`, `${n}/web`]), "every mesh Deployment once; not istiod, not plain");
+    for (const n of mesh) {
+        assert.equal(patches.filter((p) => p.file!.includes(`"${n}"`)).length, 1, `${n} in one batch`);
+    }
+    for (const p of patches) {
+        assert.ok(p.args.includes("--type=strategic") && p.args.includes("--field-manager=kubectl-rollout"));
+        const body = JSON.parse(p.args[p.args.indexOf("-p") + 1]) as { spec: { template: { metadata: { annotations: Record<string, string> } } } };
+        assert.match(body.spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    }
+    assert.ok(lines.some((l) => /^rollouts: 60\/60 done in \d+s \(last: /.test(l)), lines.join("\n"));
+});
+
+test("restart-workloads: a rollout past its progress deadline fails the step at once, naming the Deployment", async () => {
+    const stuck = { ...deployment("shop", "cart", 2), status: { observedGeneration: 2, replicas: 2, updatedReplicas: 1, availableReplicas: 1,
+        conditions: [{ type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded" }] } };
+    const k = fakeKubectl([
+        { match: ["get", "namespaces"], stdout: JSON.stringify({ items: [ns("shop", { "istio-injection": "enabled" })] }) },
+        { match: ["patch"], stdout: "" },
+        { match: ["get", "deployments", "--watch"], hold: true, events: [{ type: "ADDED", object: stuck }] },
+        { match: ["get", "deployments", "-A"], stdout: JSON.stringify({ items: [deployment("shop", "cart", 1)] }) },
+    ]);
+    await assert.rejects(restartWorkloads(contextFor(settingsFor(k.binary), [])),
+        (e: unknown) => e instanceof StepFailure && /shop\/cart: deployment "cart" exceeded its progress deadline/.test(e.message));
+});
+
+test("wait-root-cert: one watch of the ConfigMaps; the namespace list read before the verdict; stale bundles reported on timeout", async () => {
+    const oldRoot = selfSignedCa("Root CA 1").certPem;
+    const newRoot = selfSignedCa("Root CA 2").certPem;
+    const expected = bundleFingerprints(newRoot, "new");
+    const cm = (namespace: string, pem: string) => ({ metadata: { name: "istio-ca-root-cert", namespace }, data: { "root-cert.pem": pem } });
+    const namespaces = JSON.stringify({ items: [ns("a"), ns("b"), ns("kube-public")] });
+
+    const k = fakeKubectl([
+        { match: ["get", "namespaces"], stdout: namespaces },
+        { match: ["get", "configmaps", "--watch"], hold: true, gapMs: 30, events: [
+            { type: "ADDED", object: cm("a", oldRoot) }, { type: "ADDED", object: cm("b", oldRoot) },
+            { type: "MODIFIED", object: cm("a", newRoot) }, { type: "MODIFIED", object: cm("b", newRoot) },
+        ] },
+    ]);
+    const result = await waitRootCert(contextFor(settingsFor(k.binary, { trustFingerprints: expected }), []));
+    assert.equal(result.namespaces, 2, "kube-public is never written by istiod");
+    const runs = k.runs();
+    assert.equal(runs.filter((r) => r.args.includes("--watch")).length, 1);
+    assert.deepEqual(runs.find((r) => r.args.includes("--watch"))!.args.slice(0, 5), ["get", "configmaps", "-A", "--field-selector", "metadata.name=istio-ca-root-cert"]);
+    assert.equal(runs.filter((r) => r.args.includes("namespaces")).length, 2, "read at the start and again before the verdict");
+
+    const stale = fakeKubectl([
+        { match: ["get", "namespaces"], stdout: namespaces },
+        { match: ["get", "configmaps", "--watch"], hold: true, events: [{ type: "ADDED", object: cm("a", newRoot) }, { type: "ADDED", object: cm("b", oldRoot) }] },
+    ]);
+    await assert.rejects(waitRootCert(contextFor(settingsFor(stale.binary, { trustFingerprints: expected, rootCertTimeoutMs: 600 }), [])),
+        (e: unknown) => e instanceof StepFailure && /istio-ca:rootCertTimeoutSeconds/.test(e.message) && /\n  b: STALE/.test(e.message) && !/\n  a: /.test(e.message));
 });
