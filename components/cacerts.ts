@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { createHash } from "node:crypto";
+import { publicContentHash } from "../lib/cacertsFiles";
 
 export interface CacertsSecretArgs {
     namespace: string;
@@ -14,18 +15,8 @@ export interface CacertsSecretArgs {
     certChainPem: pulumi.Input<string>;
 }
 
-/**
- * Hash that stands for the Secret's content in command triggers and state. It covers only the
- * public parts: every new key comes with a new certificate, so the certificates change whenever
- * the key does, and nothing about the key can be learnt from the hash.
- */
-export function publicContentHash(parts: { caCertPem: string; rootCertPem: string; certChainPem: string }): string {
-    const h = createHash("sha256");
-    for (const [name, value] of [["ca-cert.pem", parts.caCertPem], ["root-cert.pem", parts.rootCertPem], ["cert-chain.pem", parts.certChainPem]]) {
-        h.update(`${name}\0${value}\0`);
-    }
-    return h.digest("hex");
-}
+// The hash that stands for the Secret's content (public parts only); shared with the backup step.
+export { publicContentHash };
 
 /** sha256 of one public value, for triggers that follow only part of cacerts. */
 export function sha256(value: string): string {
@@ -50,6 +41,10 @@ export class CacertsSecret extends pulumi.ComponentResource {
                 name: "cacerts",
                 namespace: args.namespace,
                 labels: { "app.kubernetes.io/managed-by": "istio-ca" },
+                // A cacerts made by hand (kubectl create) owns its data fields: server-side apply
+                // refuses to take them over without force. The stack owns cacerts' content (the
+                // backup step keeps a copy of whatever was there before).
+                annotations: { "pulumi.com/patchForce": "true" },
             },
             type: "Opaque",
             stringData: {
@@ -60,6 +55,9 @@ export class CacertsSecret extends pulumi.ComponentResource {
             },
         }, {
             parent: this,
+            // A component's dependsOn does not reach its children: the Secret itself waits (for
+            // the backup of the current cacerts).
+            dependsOn: opts?.dependsOn,
             // `pulumi destroy` leaves cacerts in the cluster: istiod keeps signing with it, as after
             // the manual procedure. Deleting it would make istiod fall back to (or, since 1.27,
             // fail on) its own CA: an outage nobody asked for by tearing down a stack.

@@ -5,6 +5,13 @@ import * as pulumi from "@pulumi/pulumi";
 
 export const CONFIG_NAMESPACE = "istio-ca";
 
+/**
+ * Root generation 0: the self-signed CA istiod makes for itself when it finds no cacerts, kept in
+ * the Secret istio-ca-secret. It is read from the cluster, never made here; trusting it next to a
+ * new root is how a mesh moves to plugged-in certificates without an outage.
+ */
+export const SELF_SIGNED_GENERATION = 0;
+
 export type KeyAlgorithm = "RSA" | "ECDSA";
 export type EcdsaCurve = "P256" | "P384";
 
@@ -52,6 +59,10 @@ export interface IstioCaConfig {
     key: KeySpec;
     rootValidityHours: number;
     intermediateValidityHours: number;
+    /** Renew the intermediate on the first `up` this many hours before its notAfter (0: never early). */
+    earlyRenewalHours: number;
+    /** Warn in preview and up about a certificate expiring within this many days (0: no warnings). */
+    expiryWarningDays: number;
     kubeconfig?: string;
     kubeContext?: string;
     /** Label selector of the istiod Deployments to restart. */
@@ -66,6 +77,10 @@ export interface IstioCaConfig {
     kubectlPath: string;
     istioctlPath: string;
     verify: VerificationConfig;
+    /** A backup Secret (Istio namespace) whose four files cacerts gets instead of the generated ones: a rollback. */
+    restoreCacertsFrom?: string;
+    /** At takeover, back up and replace an existing cacerts that is not a complete Istio CA (else: refuse). */
+    replaceInvalidCacerts: boolean;
 }
 
 /** Raw string values by key (without the namespace), as stack config holds them. */
@@ -153,6 +168,21 @@ function list(raw: RawConfig, p: Problems, key: string): unknown[] | undefined {
 // RFC 1123 label: what Kubernetes accepts as a namespace name.
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
+// RFC 1123 subdomain: what Kubernetes accepts as a Secret name.
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function secretName(p: Problems, key: string, value: string | undefined): string | undefined {
+    if (value !== undefined && (value.length > 253 || !DNS_SUBDOMAIN.test(value))) {
+        p.add(key, `must be the name of a Secret in the Istio namespace (lower-case RFC 1123 subdomain, e.g. cacerts-backup-0123456789ab), got ${JSON.stringify(value)}`);
+        return undefined;
+    }
+    if (value === "cacerts") {
+        p.add(key, "must name a backup (e.g. cacerts-backup-0123456789ab), not cacerts itself");
+        return undefined;
+    }
+    return value;
+}
+
 function namespaceName(p: Problems, key: string, value: string): boolean {
     if (value.length > 63 || !DNS_LABEL.test(value)) {
         p.add(key, `must be a Kubernetes namespace name (lower-case RFC 1123 label), got ${JSON.stringify(value)}`);
@@ -176,15 +206,16 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
     const istioNamespace = optionalString(raw, "istioNamespace") ?? "istio-system";
     namespaceName(p, "istioNamespace", istioNamespace);
 
-    const keyVersion = integer(raw, p, "keyVersion", 1, 1);
+    // Generation 0 is istiod's own self-signed CA (istio-ca-secret): the start of a migration.
+    const keyVersion = integer(raw, p, "keyVersion", 1, 0);
     const intermediateVersion = integer(raw, p, "intermediateVersion", 1, 1);
 
     let trustedKeyVersions = [keyVersion];
     const trusted = list(raw, p, "trustedKeyVersions");
     if (trusted !== undefined) {
-        const ok = trusted.every((v) => Number.isInteger(v) && (v as number) >= 1);
+        const ok = trusted.every((v) => Number.isInteger(v) && (v as number) >= 0);
         if (!ok) {
-            p.add("trustedKeyVersions", `must be a non-empty list of integers >= 1, got ${JSON.stringify(trusted)}`);
+            p.add("trustedKeyVersions", `must be a non-empty list of integers >= 0 (0: istiod's self-signed CA), got ${JSON.stringify(trusted)}`);
         } else if (new Set(trusted).size !== trusted.length) {
             p.add("trustedKeyVersions", `must not repeat a version, got ${JSON.stringify(trusted)}`);
         } else if (!trusted.includes(keyVersion)) {
@@ -211,6 +242,15 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
     if (intermediateValidityDays > rootValidityDays) {
         p.add("intermediateValidityDays", `(${intermediateValidityDays}) must not exceed rootValidityDays (${rootValidityDays}): an intermediate must not outlive its root`);
     }
+    const earlyRenewalHours = integer(raw, p, "earlyRenewalHours", 720, 0, 36500 * 24);
+    const intermediateValidityHours = intermediateValidityDays * 24;
+    if (earlyRenewalHours >= intermediateValidityHours && role === "cluster") {
+        // The tls provider would find every new intermediate already due: a rotation on every up.
+        p.add("earlyRenewalHours", `(${earlyRenewalHours}${raw("earlyRenewalHours") ? "" : ", the default"}) must be less than the intermediate's validity ` +
+            `(istio-ca:intermediateValidityDays ${intermediateValidityDays} = ${intermediateValidityHours} h), or a new intermediate is renewed on every up; ` +
+            `set it to e.g. ${Math.floor(intermediateValidityHours / 3)} (a third of the validity), or 0 to renew only by istio-ca:intermediateVersion`);
+    }
+    const expiryWarningDays = integer(raw, p, "expiryWarningDays", 30, 0, 36500);
 
     let workloadNamespaces: string[] | undefined;
     const namespaces = list(raw, p, "workloadNamespaces");
@@ -243,7 +283,12 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
     if (role === "root" && rootSource.kind !== "generate") {
         p.add("role", "root makes the root generations itself: remove istio-ca:rootStack / rootCertPem / rootKeyPem from the root stack");
     }
-    if (rootSource.kind === "external" && trustedKeyVersions.length > 1) {
+    if (trustedKeyVersions.includes(SELF_SIGNED_GENERATION) && (role === "root" || rootSource.kind === "external")) {
+        p.add(keyVersion === SELF_SIGNED_GENERATION ? "keyVersion" : "trustedKeyVersions",
+            role === "root"
+                ? "0 is a cluster's own istiod CA (istio-ca-secret): a root stack cannot hold it; use generations >= 1"
+                : "0 (istiod's self-signed CA) cannot be combined with an external root (istio-ca:rootCertPem): migrate to a generated or root-stack root first");
+    } else if (rootSource.kind === "external" && trustedKeyVersions.length > 1) {
         p.add("trustedKeyVersions", "can list only keyVersion with an external root (one root comes from istio-ca:rootCertPem); rotate an external root by replacing rootCertPem/rootKeyPem and bumping keyVersion");
     }
 
@@ -257,7 +302,9 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
         intermediateVersion,
         key,
         rootValidityHours: rootValidityDays * 24,
-        intermediateValidityHours: intermediateValidityDays * 24,
+        intermediateValidityHours,
+        earlyRenewalHours,
+        expiryWarningDays,
         kubeconfig: optionalString(raw, "kubeconfig"),
         kubeContext: optionalString(raw, "kubeContext"),
         istiodSelector: optionalString(raw, "istiodSelector") ?? "app=istiod",
@@ -276,6 +323,8 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
             rolloutTimeoutSeconds: integer(raw, p, "rolloutTimeoutSeconds", 600, 1, 86400),
             proxyStatusTimeoutSeconds: integer(raw, p, "proxyStatusTimeoutSeconds", 300, 1, 86400),
         },
+        restoreCacertsFrom: secretName(p, "restoreCacertsFrom", optionalString(raw, "restoreCacertsFrom")),
+        replaceInvalidCacerts: boolean(raw, p, "replaceInvalidCacerts", false),
     };
 
     if (p.list.length > 0) {

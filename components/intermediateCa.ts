@@ -14,6 +14,8 @@ export interface IntermediateCaArgs {
     istioNamespace: string;
     key: KeySpec;
     validityHours: number;
+    /** istio-ca:earlyRenewalHours: the tls provider plans a replacement this close to notAfter. */
+    earlyRenewalHours: number;
 }
 
 /**
@@ -44,6 +46,9 @@ export class IntermediateCa extends pulumi.ComponentResource {
             isCaCertificate: true,
             allowedUses: ["cert_signing", "crl_signing", "digital_signature", "key_encipherment"],
             validityPeriodHours: args.validityHours,
+            // Checked by the provider when it plans (preview/up, no refresh needed): from
+            // notAfter - earlyRenewalHours on, the certificate is replaced (see README, Expiry).
+            earlyRenewalHours: args.earlyRenewalHours,
         }, parent);
 
         this.certPem = cert.certPem;

@@ -2,18 +2,23 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Kubectl } from "../lib/kubectl";
-import { ClusterFacts, inspectCluster, multiRootProblem, PreflightError } from "../lib/preflight";
-import { markRefusal } from "../lib/refusal";
+import { ClusterFacts, inspectCluster, ISTIO_CA_SECRET, multiRootProblem, multiRootWarning, PreflightError } from "../lib/preflight";
+import { asRefusal } from "../lib/refusal";
+import { withholdRpcResponsesFromDebugLog } from "../lib/runtimeLog";
 import { classifyTransition, Transition, TrustState } from "../lib/rotation";
 import { STEP_ENTRY_POINT } from "../lib/stepEnv";
 import { certChain, trustBundle } from "../lib/trustBundle";
+import { readRestoreSource } from "../lib/restore";
 import { CacertsSecret } from "./cacerts";
+import { CacertsBackup } from "./cacertsBackup";
 import { clusterProvider } from "./cluster";
-import { IstioCaConfig, loadConfig } from "./config";
+import { IstioCaConfig, loadConfig, SELF_SIGNED_GENERATION } from "./config";
+import { announceTakeover, restoreFromBackup, RestoredFrom, servedContentHash, ServedCacerts } from "./existingCacerts";
 import { IntermediateCa } from "./intermediateCa";
 import { MeshRollout } from "./meshRollout";
-import { externalRoots, generatedRoots, RootGeneration, RootStackReader, RootStackRoots } from "./roots";
+import { externalRoots, generatedRoots, RootGeneration, RootStackReader, RootStackRoots, selfSignedRoot } from "./roots";
 import { CertificateSummary } from "./summary";
+import { expiryContext, warnOnExpiry, watchedRoot } from "./expiry";
 
 export interface IstioCaOutputs {
     istioNamespace: string;
@@ -28,6 +33,8 @@ export interface IstioCaOutputs {
     restartedNamespaces: pulumi.Output<string[]>;
     /** What this deployment signs with and trusts: the next run compares its config with it. */
     trustState: TrustState;
+    /** Set while cacerts holds a restored backup (istio-ca:restoreCacertsFrom). */
+    restoredFrom?: pulumi.Output<RestoredFrom>;
     /** The kind of change this run makes (trust, sign, complete, immediate-swap, …). */
     transition: Transition;
 }
@@ -40,6 +47,29 @@ export interface ProgramEnvironment {
     previousOutputs(): Promise<Record<string, unknown> | undefined>;
     /** The `roots` output of a root stack (istio-ca:rootStack). */
     readRootStack: RootStackReader;
+}
+
+/** The certificate and key that sign workload certificates (ca-cert.pem / ca-key.pem). */
+interface Signer {
+    certPem: pulumi.Output<string>;
+    /** Secret. */
+    privateKeyPem: pulumi.Output<string>;
+    summary: pulumi.Output<CertificateSummary>;
+}
+
+/**
+ * What the mesh runs on before this stack's first deployment. A cluster with istio-ca-secret and
+ * no cacerts runs on istiod's self-signed CA: root generation 0, so that moving to a plugged-in
+ * root is classified like any root rotation (phased, or a warned immediate swap).
+ */
+export function impliedTrustState(cluster: ClusterFacts, config: IstioCaConfig): TrustState | undefined {
+    if (cluster.cacerts || !cluster.istioCaSecret) {
+        return undefined;
+    }
+    pulumi.log.info(
+        `First deployment of this stack: namespace ${config.istioNamespace} has ${ISTIO_CA_SECRET} and no cacerts, so the mesh runs on ` +
+        `istiod's self-signed CA; it counts as root generation 0 (istio-ca:keyVersion 0). ${ISTIO_CA_SECRET} is read, never modified.`);
+    return { keyVersion: SELF_SIGNED_GENERATION, trustedKeyVersions: [SELF_SIGNED_GENERATION], intermediateVersion: config.intermediateVersion };
 }
 
 const trustStateOf = (config: IstioCaConfig): TrustState => ({
@@ -57,12 +87,16 @@ function needsMultiRoot(previous: TrustState | undefined, next: TrustState): boo
 export const liveEnvironment: ProgramEnvironment = {
     async inspectCluster(config) {
         const where = config.kubeContext ? `context ${config.kubeContext}` : "the current kube context";
-        return inspectCluster({
-            kubectl: new Kubectl({ binary: config.kubectlPath, kubeconfig: config.kubeconfig, context: config.kubeContext, timeoutMs: 30_000 }),
+        const kubectl = new Kubectl({ binary: config.kubectlPath, kubeconfig: config.kubeconfig, context: config.kubeContext, timeoutMs: 30_000 });
+        const facts = await inspectCluster({
+            kubectl,
             where: config.kubeconfig ? `${where} of ${config.kubeconfig}` : where,
             istioNamespace: config.istioNamespace,
             istiodSelector: config.istiodSelector,
         });
+        // The backup to restore stays in memory, like cacerts itself.
+        const name = config.restoreCacertsFrom;
+        return name ? { ...facts, restoreSource: await readRestoreSource(kubectl, config.istioNamespace, name) } : facts;
     },
     async previousOutputs() {
         // The stack reads its own last outputs: what the cluster was given last time.
@@ -106,7 +140,11 @@ export function assertStepsBuilt(root = projectRoot()): void {
  */
 export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = liveEnvironment): Promise<IstioCaOutputs> {
     assertStepsBuilt();
-    const previous = (await env.previousOutputs())?.trustState as TrustState | undefined;
+    const deployed = (await env.previousOutputs())?.trustState as TrustState | undefined;
+    // A stack's first run asks the cluster what it runs on now; later runs compare with their own
+    // last deployment first, so a refused change never even reaches the cluster.
+    let cluster = deployed ? undefined : await env.inspectCluster(config);
+    const previous = deployed ?? impliedTrustState(cluster!, config);
     const transition = classifyTransition(previous, trustStateOf(config));
     if (transition.errors.length > 0) {
         throw new Error(`refusing this change of the CA: ${transition.description}\n  - ${transition.errors.join("\n  - ")}`);
@@ -118,66 +156,91 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
         pulumi.log.info(transition.description);
     }
     const supplied = await externalRoots(config, env.readRootStack);
-    const cluster = await env.inspectCluster(config);
+    cluster ??= await env.inspectCluster(config);
     // The immediate swap replaces a single root by another: no multi-root bundle is ever served.
     if (transition.kind !== "immediate-swap" && needsMultiRoot(previous, trustStateOf(config))) {
         const problem = multiRootProblem(cluster, config.istioNamespace);
         if (problem) {
             throw new PreflightError(problem);
         }
+        const unchecked = multiRootWarning(cluster, config.istioNamespace);
+        if (unchecked) {
+            pulumi.log.warn(unchecked);
+        }
     }
+    // A rollback and a cacerts this stack did not make: checked and announced before anything is registered.
+    const restore = restoreFromBackup(config, cluster);
+    announceTakeover(config, cluster, deployed !== undefined, supplied, restore);
+    const selfSigned = config.trustedKeyVersions.includes(SELF_SIGNED_GENERATION) ? [selfSignedRoot(config, cluster)] : [];
     const provider = clusterProvider(config);
 
-    const roots: RootGeneration[] = supplied ?? generatedRoots(config);
+    const roots: RootGeneration[] = [...selfSigned, ...(supplied ?? generatedRoots(config))];
     const signingRoot = roots.find((r) => r.generation === config.keyVersion);
     if (!signingRoot) {
         // parseConfig guarantees keyVersion ∈ trustedKeyVersions; this guards programming errors.
         throw new Error(`istio-ca:keyVersion ${config.keyVersion} is not in istio-ca:trustedKeyVersions`);
     }
 
-    const intermediate = new IntermediateCa("intermediate", {
-        root: signingRoot,
-        version: config.intermediateVersion,
-        clusterName: config.clusterName,
-        istioNamespace: config.istioNamespace,
-        key: config.key,
-        validityHours: config.intermediateValidityHours,
-    });
+    // istiod's self-signed CA (generation 0) keeps signing directly, as it did before cacerts
+    // existed; every other generation signs through this cluster's intermediate.
+    const intermediate: Signer = signingRoot.generation === SELF_SIGNED_GENERATION
+        ? { certPem: pulumi.output(signingRoot.certPem), privateKeyPem: pulumi.output(signingRoot.privateKeyPem), summary: signingRoot.summary }
+        : new IntermediateCa("intermediate", {
+            root: signingRoot,
+            version: config.intermediateVersion,
+            clusterName: config.clusterName,
+            istioNamespace: config.istioNamespace,
+            key: config.key,
+            validityHours: config.intermediateValidityHours,
+            earlyRenewalHours: config.earlyRenewalHours,
+        });
 
     const rootCertPem = pulumi
         .all(roots.map((r) => r.certPem))
         .apply((pems) => trustBundle(pems.map((certPem, i) => ({ generation: roots[i].generation, certPem })), config.keyVersion));
-    const certChainPem = pulumi.all([intermediate.certPem, signingRoot.certPem]).apply(([i, r]) => certChain(i, r));
+    const certChainPem = signingRoot.generation === SELF_SIGNED_GENERATION
+        ? intermediate.certPem
+        : pulumi.all([intermediate.certPem, signingRoot.certPem]).apply(([i, r]) => certChain(i, r));
+
+    // A restore serves the backup's files; the generated resources above stay registered (and in the state).
+    const served: ServedCacerts = restore?.served ?? { caCertPem: intermediate.certPem, caKeyPem: intermediate.privateKeyPem, rootCertPem, certChainPem };
+    // Runs whenever cacerts gets new content (first up, rotation, restore), before it changes.
+    const backup = new CacertsBackup("backup", { config, newContentHash: servedContentHash(served) });
 
     const cacerts = new CacertsSecret("cacerts", {
         namespace: config.istioNamespace,
-        caCertPem: intermediate.certPem,
-        caKeyPem: intermediate.privateKeyPem,
-        rootCertPem,
-        certChainPem,
-    }, { provider });
+        ...served,
+    }, { provider, dependsOn: [backup.command] });
 
     const rollout = new MeshRollout("mesh", {
         config,
         trustBundleHash: cacerts.trustBundleHash,
         signerHash: cacerts.signerHash,
-        trustBundlePem: rootCertPem,
-        signingCertPem: intermediate.certPem,
+        trustBundlePem: served.rootCertPem,
+        signingCertPem: served.caCertPem,
         after: [cacerts],
     });
 
+    // Each certificate's summary warns once if it expires within istio-ca:expiryWarningDays.
+    const expiry = expiryContext(config);
+    const rootSummaries = roots.map((r) => warnOnExpiry(r.summary, watchedRoot(config, r.generation), expiry));
+    const signingSummary = rootSummaries[roots.indexOf(signingRoot)];
     return {
         istioNamespace: config.istioNamespace,
         clusterName: config.clusterName,
-        signingRoot: signingRoot.summary,
+        signingRoot: signingSummary,
         trustedRoots: pulumi
-            .all(roots.map((r) => r.summary))
+            .all(rootSummaries)
             .apply((summaries) => Object.fromEntries(summaries.map((s, i) => [`v${roots[i].generation}`, s]))),
-        intermediate: intermediate.summary,
+        // Generation 0 signs directly: its summary (and warning) is the signing root's.
+        intermediate: signingRoot.generation === SELF_SIGNED_GENERATION
+            ? signingSummary
+            : warnOnExpiry(intermediate.summary, { kind: "intermediate", intermediateVersion: config.intermediateVersion, earlyRenewalHours: config.earlyRenewalHours }, expiry),
         cacertsContentHash: cacerts.contentHash,
         restartedNamespaces: rollout.restartedNamespaces,
         trustState: trustStateOf(config),
         transition,
+        restoredFrom: restore?.restoredFrom,
     };
 }
 
@@ -191,7 +254,7 @@ export function rootStack(config: IstioCaConfig): Record<string, unknown> {
     return {
         role: "root",
         trustState: trustStateOf(config),
-        trustedRoots: pulumi.all(roots.map((r) => r.summary))
+        trustedRoots: pulumi.all(roots.map((r) => warnOnExpiry(r.summary, watchedRoot(config, r.generation), expiryContext(config))))
             .apply((summaries) => Object.fromEntries(summaries.map((s, i) => [`v${roots[i].generation}`, s]))),
         roots: pulumi.secret(pulumi.all(roots.map((r) => pulumi.all([r.certPem, r.privateKeyPem])))
             .apply((pairs) => Object.fromEntries(pairs.map(([certPem, privateKeyPem], i) => [`v${roots[i].generation}`, { certPem, privateKeyPem }])))),
@@ -206,6 +269,8 @@ function assertNoCluster(config: IstioCaConfig): void {
 
 /** The program as `pulumi up` runs it (index.ts, and inline through the Automation API). */
 export async function runIstioCa(env: ProgramEnvironment = liveEnvironment): Promise<Record<string, unknown>> {
+    // Before any resource: the runtime's debug log would otherwise quote secret outputs.
+    withholdRpcResponsesFromDebugLog();
     try {
         const config = loadConfig();
         if (config.role === "root") {
@@ -213,8 +278,9 @@ export async function runIstioCa(env: ProgramEnvironment = liveEnvironment): Pro
         }
         return stackOutputs(await istioCa(config, env));
     } catch (err) {
-        // Thrown before any resource is registered: the update fails and nothing is touched.
-        throw markRefusal(err);
+        // Thrown before any resource is registered: the update fails and nothing is touched. The
+        // engine prints the message alone (a RunError), not a JavaScript stack.
+        throw asRefusal(err);
     }
 }
 
@@ -230,5 +296,6 @@ export function stackOutputs(ca: IstioCaOutputs): Record<string, unknown> {
         cacertsContentHash: ca.cacertsContentHash,
         trustState: ca.trustState,
         lastChange: ca.transition.kind,
+        ...(ca.restoredFrom ? { restoredFrom: ca.restoredFrom } : {}),
     };
 }

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { validateRootMaterial } from "../lib/rootMaterial";
-import { IstioCaConfig } from "./config";
+import { ClusterFacts, ISTIO_CA_SECRET } from "../lib/preflight";
+import { IstioCaConfig, SELF_SIGNED_GENERATION } from "./config";
 import { RootCa } from "./rootCa";
 import { certificateSummary, CertificateSummary } from "./summary";
 
@@ -19,9 +20,14 @@ export type RootStackRoots = Record<string, { certPem: string; privateKeyPem: st
 /** Reads a root stack's `roots` output (undefined when the stack has none). */
 export type RootStackReader = (stack: string) => Promise<RootStackRoots | undefined>;
 
+/** The generations this program manages (generation 0 is istiod's own CA, read from the cluster). */
+export function managedGenerations(config: IstioCaConfig): number[] {
+    return config.trustedKeyVersions.filter((g) => g !== SELF_SIGNED_GENERATION);
+}
+
 /** The generations this stack makes itself: one RootCa component each. */
 export function generatedRoots(config: IstioCaConfig): RootCa[] {
-    return config.trustedKeyVersions.map((generation) => new RootCa(`root-v${generation}`, {
+    return managedGenerations(config).map((generation) => new RootCa(`root-v${generation}`, {
         generation,
         key: config.key,
         validityHours: config.rootValidityHours,
@@ -40,7 +46,8 @@ export async function externalRoots(config: IstioCaConfig, readRootStack: RootSt
     const problems: string[] = [];
     const roots: RootGeneration[] = [];
     const take = (generation: number, certPem: string | undefined, keyPem: string | undefined, what: string): void => {
-        const report = validateRootMaterial(certPem, keyPem, what);
+        // Expiry within istio-ca:expiryWarningDays is warned for every certificate (components/expiry.ts).
+        const report = validateRootMaterial(certPem, keyPem, what, { minValidDays: 0 });
         problems.push(...report.problems);
         report.warnings.forEach((w) => pulumi.log.warn(w));
         if (report.problems.length === 0) {
@@ -54,7 +61,7 @@ export async function externalRoots(config: IstioCaConfig, readRootStack: RootSt
         if (!exported) {
             problems.push(`istio-ca:rootStack ${source.stack}: the stack has no output \`roots\` (does it exist, with istio-ca:role: root, and was \`pulumi up\` run on it?)`);
         } else {
-            for (const generation of config.trustedKeyVersions) {
+            for (const generation of managedGenerations(config)) {
                 const root = exported[`v${generation}`];
                 if (!root) {
                     problems.push(`istio-ca:rootStack ${source.stack} has no root generation ${generation} (it has ${Object.keys(exported).join(", ") || "none"}): ` +
@@ -69,4 +76,33 @@ export async function externalRoots(config: IstioCaConfig, readRootStack: RootSt
         throw new Error(`the root is not usable:\n  - ${problems.join("\n  - ")}`);
     }
     return roots;
+}
+
+/**
+ * Root generation 0: istiod's self-signed CA, from istio-ca-secret (`ca-cert.pem`, `ca-key.pem`,
+ * written by istiod when it started without cacerts). Read at preview/up time, checked like any
+ * external root; the key stays in memory and in the (encrypted) cacerts inputs only. The Secret
+ * itself is never modified.
+ */
+export function selfSignedRoot(config: IstioCaConfig, cluster: ClusterFacts): RootGeneration {
+    const where = `Secret ${ISTIO_CA_SECRET} in namespace ${config.istioNamespace} of ${cluster.where}`;
+    const secret = cluster.istioCaSecret;
+    if (!secret) {
+        throw new Error(
+            `istio-ca:trustedKeyVersions includes 0 (istiod's self-signed CA), but there is no ${where}: ` +
+            `generation 0 exists only on a mesh that runs on istiod's own CA. Remove 0 from istio-ca:keyVersion / istio-ca:trustedKeyVersions.`);
+    }
+    const certPem = secret.data["ca-cert.pem"];
+    const keyPem = secret.data["ca-key.pem"];
+    const report = validateRootMaterial(certPem, keyPem, where, { minValidDays: 0 }); // expiry: components/expiry.ts
+    if (report.problems.length > 0) {
+        throw new Error(`istiod's self-signed CA (root generation 0) is not usable:\n  - ${report.problems.join("\n  - ")}`);
+    }
+    report.warnings.forEach((w) => pulumi.log.warn(w));
+    return {
+        generation: SELF_SIGNED_GENERATION,
+        certPem,
+        privateKeyPem: pulumi.secret(keyPem!),
+        summary: certificateSummary(certPem!),
+    };
 }

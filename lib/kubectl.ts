@@ -14,10 +14,20 @@ export interface KubectlOptions {
 }
 
 export class ToolError extends Error {
-    constructor(message: string) {
+    /** notStarted: the tool itself is missing or not executable (nothing reached the cluster). */
+    constructor(message: string, readonly notStarted = false) {
         super(message);
         this.name = "ToolError";
     }
+}
+
+/** klog's header: `E1125 19:23:35.263075   20791 memcache.go:265] …`. */
+const KLOG_LINE = /^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.-]+:\d+\]/;
+
+/** kubectl's own diagnostics (repeated client-go retries) drowned its one-line error; keep them only if nothing else was said. */
+function withoutKlogLines(lines: string[]): string[] {
+    const plain = lines.filter((l) => !KLOG_LINE.test(l));
+    return plain.length > 0 ? plain : lines;
 }
 
 /** Counts the processes spawned, so a run can report it (the scale benchmark reads it). */
@@ -29,24 +39,29 @@ export function runTool(
     what: "kubectl" | "istioctl",
     configKey: string,
     timeoutMs = 120_000,
+    /** Written to the tool's stdin: how manifests with key material travel (never on a command line). */
+    input?: string,
 ): Promise<string> {
     spawnCounter[what]++;
     return new Promise((resolve, reject) => {
-        execFile(binary, args, { maxBuffer: 512 * 1024 * 1024, timeout: timeoutMs }, (err, stdout, stderr) => {
+        const child = execFile(binary, args, { maxBuffer: 512 * 1024 * 1024, timeout: timeoutMs }, (err, stdout, stderr) => {
             if (!err) {
                 resolve(stdout);
                 return;
             }
             const code = (err as NodeJS.ErrnoException).code;
             if (code === "ENOENT") {
-                reject(new ToolError(`${what} not found: looked for ${JSON.stringify(binary)}; put ${what} on PATH or set ${configKey}`));
+                reject(new ToolError(`${what} not found: looked for ${JSON.stringify(binary)}; put ${what} on PATH or set ${configKey}`, true));
             } else if (code === "EACCES") {
-                reject(new ToolError(`${what} at ${JSON.stringify(binary)} is not executable (${configKey})`));
+                reject(new ToolError(`${what} at ${JSON.stringify(binary)} is not executable (${configKey})`, true));
             } else {
-                const detail = (stderr || err.message).trim().split("\n").slice(-5).join("\n");
+                const detail = withoutKlogLines((stderr || err.message).trim().split("\n")).slice(-5).join("\n");
                 reject(new ToolError(`${what} ${args.join(" ")} failed: ${detail}`));
             }
         });
+        if (input !== undefined) {
+            child.stdin?.end(input);
+        }
     });
 }
 
@@ -64,8 +79,8 @@ export class Kubectl {
         return args;
     }
 
-    run(args: string[]): Promise<string> {
-        return runTool(this.opts.binary, [...this.globalArgs(), ...args], "kubectl", "istio-ca:kubectlPath", this.opts.timeoutMs);
+    run(args: string[], input?: string): Promise<string> {
+        return runTool(this.opts.binary, [...this.globalArgs(), ...args], "kubectl", "istio-ca:kubectlPath", this.opts.timeoutMs, input);
     }
 
     async getJson<T>(args: string[]): Promise<T> {

@@ -35,10 +35,17 @@ export interface ClusterFacts {
     istiods: string[];
     /** Those without ISTIO_MULTIROOT_MESH=true. */
     istiodsWithoutMultiRoot: string[];
+    /**
+     * PROXY_CONFIG_XDS_AGENT=true in the mesh config's defaultConfig.proxyMetadata (ConfigMap
+     * `istio`): "unknown" when there is no such ConfigMap (revisioned installs, other setups).
+     */
+    proxyXdsAgent?: "enabled" | "disabled" | "unknown";
     /** `cacerts` as it is now: absent on a mesh that runs on istiod's own CA (or before a takeover). */
     cacerts?: ExistingSecret;
     /** `istio-ca-secret`: istiod's self-signed CA (root generation 0). */
     istioCaSecret?: ExistingSecret;
+    /** The backup named by istio-ca:restoreCacertsFrom (read only when it is set; absent: not found). */
+    restoreSource?: ExistingSecret;
 }
 
 export const CACERTS = "cacerts";
@@ -83,6 +90,32 @@ export class PreflightError extends Error {
 
 const NOT_FOUND = /NotFound|not found/;
 
+/** What the first call to the cluster failing means, in terms of the config key to fix. */
+function firstCallProblem(t: PreflightTarget, err: Error): string {
+    const message = err.message;
+    if (err instanceof ToolError && err.notStarted) {
+        return message; // names istio-ca:kubectlPath
+    }
+    const noContext = /context was not found for specified context: (\S+)/.exec(message);
+    if (noContext) {
+        return `kube context ${noContext[1]} (istio-ca:kubeContext) is not defined in the kubeconfig (${t.where}): kubectl config get-contexts lists those that are`;
+    }
+    const noFile = /stat (.+): no such file or directory/.exec(message);
+    if (noFile) {
+        return `kubeconfig file ${noFile[1]} does not exist (istio-ca:kubeconfig, else KUBECONFIG / ~/.kube/config)`;
+    }
+    if (/\(Forbidden\)|is forbidden/.test(message)) {
+        return `the identity of ${t.where} may not read namespace ${t.istioNamespace}: grant it deploy/rbac.yaml (README, Least privilege). ${message}`;
+    }
+    if (/\(Unauthorized\)|must be logged in|provide credentials/.test(message)) {
+        return `the Kubernetes API of ${t.where} rejected the credentials (istio-ca:kubeconfig / istio-ca:kubeContext): ${message}`;
+    }
+    if (err instanceof ToolError && NOT_FOUND.test(message) && !/connection|dial|Unable to connect/i.test(message)) {
+        return `namespace ${t.istioNamespace} (istio-ca:istioNamespace) does not exist in ${t.where}: is Istio installed there, and is this the right cluster?`;
+    }
+    return `cannot reach the Kubernetes API of ${t.where} (istio-ca:kubeconfig / istio-ca:kubeContext): ${message}`;
+}
+
 /**
  * Reads what the program decides on: the cluster is reachable, the Istio namespace and istiod
  * exist, which istiods accept a multi-root bundle, and the CA Secrets as they are now.
@@ -91,11 +124,7 @@ export async function inspectCluster(t: PreflightTarget): Promise<ClusterFacts> 
     try {
         await t.kubectl.run(["get", "namespace", t.istioNamespace, "-o", "name"]);
     } catch (err) {
-        const message = (err as Error).message;
-        if (err instanceof ToolError && NOT_FOUND.test(message) && !/connection|dial|Unable to connect/i.test(message)) {
-            throw new PreflightError(`namespace ${t.istioNamespace} (istio-ca:istioNamespace) does not exist in ${t.where}: is Istio installed there, and is this the right cluster?`);
-        }
-        throw new PreflightError(`cannot reach the Kubernetes API of ${t.where} (istio-ca:kubeconfig / istio-ca:kubeContext): ${message}`);
+        throw new PreflightError(firstCallProblem(t, err as Error));
     }
     const istiods = await t.kubectl.getJson<KubeList<DeploymentView>>(["get", "deployments", "-n", t.istioNamespace, "-l", t.istiodSelector]);
     if (istiods.items.length === 0) {
@@ -109,13 +138,44 @@ export async function inspectCluster(t: PreflightTarget): Promise<ClusterFacts> 
         where: t.where,
         istiods: istiods.items.map((d) => d.metadata.name),
         istiodsWithoutMultiRoot: withoutMultiRoot.map((d) => d.metadata.name),
+        proxyXdsAgent: await proxyXdsAgent(t.kubectl, t.istioNamespace),
         ...(await readCaSecrets(t.kubectl, t.istioNamespace)),
     };
 }
 
-/** The refusal when a multi-root bundle is about to be served to an istiod that cannot take it. */
+export const MESH_CONFIG_MAP = "istio";
+
+/** Whether the mesh config turns on the proxies' side of multi-root trust (their agent serves the bundle over xDS). */
+export async function proxyXdsAgent(kubectl: Kubectl, namespace: string): Promise<"enabled" | "disabled" | "unknown"> {
+    const out = await kubectl.run(["get", "configmap", MESH_CONFIG_MAP, "-n", namespace, "--ignore-not-found", "-o", "json"]);
+    if (out.trim() === "") {
+        return "unknown";
+    }
+    const mesh = (JSON.parse(out) as { data?: Record<string, string> }).data?.mesh ?? "";
+    return meshEnablesXdsAgent(mesh) ? "enabled" : "disabled";
+}
+
+/** `PROXY_CONFIG_XDS_AGENT: "true"` anywhere in the mesh config YAML (it only appears under proxyMetadata). */
+export function meshEnablesXdsAgent(meshYaml: string): boolean {
+    return /^\s*PROXY_CONFIG_XDS_AGENT:\s*["']?true["']?\s*$/m.test(meshYaml);
+}
+
+/** A warning when the proxies' side could not be checked (no mesh ConfigMap `istio`). */
+export function multiRootWarning(facts: ClusterFacts, istioNamespace: string): string | undefined {
+    return facts.proxyXdsAgent === "unknown"
+        ? `could not check the proxies' multi-root support: no ConfigMap ${MESH_CONFIG_MAP} in ${istioNamespace} (revisioned install?). ` +
+          `Make sure every proxy runs with PROXY_CONFIG_XDS_AGENT=true in its proxyMetadata, or proxies may keep the old root-cert.pem.`
+        : undefined;
+}
+
+/** The refusal when a multi-root bundle is about to be served to an istiod or proxies that cannot take it. */
 export function multiRootProblem(facts: ClusterFacts, istioNamespace: string): string | undefined {
     if (facts.istiodsWithoutMultiRoot.length === 0) {
+        if (facts.proxyXdsAgent === "disabled") {
+            return `this step serves a root-cert.pem with several roots, but the mesh config (ConfigMap ${MESH_CONFIG_MAP} in ${istioNamespace}, ` +
+                `defaultConfig.proxyMetadata) lacks PROXY_CONFIG_XDS_AGENT: "true": ${MULTIROOT_REQUIREMENTS}. Enable it (e.g. istioctl install ` +
+                `--set meshConfig.defaultConfig.proxyMetadata.PROXY_CONFIG_XDS_AGENT=true) and restart the workloads, or rotate with the immediate swap instead.`;
+        }
         return undefined;
     }
     return `this step serves a root-cert.pem with several roots, but istiod Deployment(s) ${facts.istiodsWithoutMultiRoot.join(", ")} in ${istioNamespace} ` +

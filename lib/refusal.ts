@@ -7,7 +7,26 @@
 // the Pulumi runtime leaves a few internal promises rejected with that same error after the engine
 // has reported it; Node would treat them as unhandled rejections and crash. Errors are marked, and
 // a process that runs programs inline drops the marked ones and keeps every other rejection fatal.
+//
+// A refusal is thrown as a pulumi.RunError: the Node runtime (the language host's run.js and the
+// Automation API's inline server alike) prints a RunError's message alone, and any other error as
+// "Unhandled exception" with its JavaScript stack. The message names the config key or the
+// Kubernetes object to fix; the stack would only bury it. Programming errors (TypeError, …) keep
+// their stack: those are bugs to report.
+import * as pulumi from "@pulumi/pulumi";
+
 const REFUSAL = Symbol.for("istio-ca.refusal");
+const BUGS = [TypeError, ReferenceError, RangeError, SyntaxError, EvalError, URIError];
+
+/** The error the program throws for `err`: a marked RunError with the same message, or a marked bug. */
+export function asRefusal(err: unknown): unknown {
+    if (!(err instanceof Error) || BUGS.some((bug) => err.constructor === bug)) {
+        return markRefusal(err);
+    }
+    const refusal = new pulumi.RunError(err.message, { cause: err });
+    refusal.name = err.name;
+    return markRefusal(refusal);
+}
 
 export function markRefusal<T>(err: T): T {
     if (err !== null && typeof err === "object") {

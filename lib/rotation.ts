@@ -23,6 +23,9 @@
 // against every live bundle. tests/unit/rotationCrypto.test.ts checks exactly that with openssl for
 // every transition between the states over three root generations.
 
+// Generation 0 is istiod's own self-signed CA (istio-ca-secret): a mesh that never had cacerts is
+// in state {sign 0, trust [0]}, and moving it to a plugged-in root is the rotation 0 -> 1.
+
 /** The config values that decide what `cacerts` holds. */
 export interface TrustState {
     /** `istio-ca:keyVersion`: the root generation whose intermediate signs. */
@@ -109,22 +112,23 @@ function list(xs: readonly number[]): string {
     return xs.join(" + ");
 }
 
+/** Generation 0 is istiod's own self-signed CA (istio-ca-secret); 1, 2, … are roots this program manages. */
 function isGeneration(n: unknown): n is number {
-    return typeof n === "number" && Number.isInteger(n) && n >= 1;
+    return typeof n === "number" && Number.isInteger(n) && n >= 0;
 }
 
 /** Problems of one state on its own (F1 and the shape config.ts guarantees). */
 export function validateTrustState(s: TrustState, what = "config"): string[] {
     const errors: string[] = [];
     if (!isGeneration(s.keyVersion)) {
-        errors.push(`${what}: ${KEY} must be an integer >= 1, got ${JSON.stringify(s.keyVersion)}`);
+        errors.push(`${what}: ${KEY} must be an integer >= 0, got ${JSON.stringify(s.keyVersion)}`);
     }
-    if (!isGeneration(s.intermediateVersion)) {
+    if (!isGeneration(s.intermediateVersion) || s.intermediateVersion < 1) {
         errors.push(`${what}: ${INTERMEDIATE} must be an integer >= 1, got ${JSON.stringify(s.intermediateVersion)}`);
     }
     const t = s.trustedKeyVersions;
     if (!Array.isArray(t) || t.length === 0 || !t.every(isGeneration)) {
-        errors.push(`${what}: ${TRUSTED} must be a non-empty list of integers >= 1, got ${JSON.stringify(t)}`);
+        errors.push(`${what}: ${TRUSTED} must be a non-empty list of integers >= 0, got ${JSON.stringify(t)}`);
     } else if (new Set(t).size !== t.length) {
         errors.push(`${what}: ${TRUSTED} must not repeat a version, got ${JSON.stringify(t)}`);
     } else if (isGeneration(s.keyVersion) && !t.includes(s.keyVersion)) {
@@ -222,7 +226,7 @@ function planText(deployed: TrustState, steps: TrustState[], configNow: TrustSta
 export function nextPhases(current: TrustState, target: number): TrustState[] {
     const problems = validateTrustState(current, "current state");
     if (!isGeneration(target)) {
-        problems.push(`target root generation must be an integer >= 1, got ${JSON.stringify(target)}`);
+        problems.push(`target root generation must be an integer >= 0, got ${JSON.stringify(target)}`);
     }
     if (problems.length > 0) {
         throw new Error(problems.join("; "));

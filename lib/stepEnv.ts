@@ -10,6 +10,9 @@ export const STEP_ENTRY_POINT = "dist/lib/cli/main.js";
 export type StepName = "restart-istiod" | "wait-root-cert" | "restart-workloads" | "verify-proxies" | "verify-workload-certs";
 /** In the order they run. */
 export const STEP_NAMES: readonly StepName[] = ["restart-istiod", "wait-root-cert", "restart-workloads", "verify-proxies", "verify-workload-certs"];
+/** Runs before cacerts changes (components/cacertsBackup.ts), not after it like the others. */
+export const BACKUP_STEP = "backup-cacerts";
+export type BackupStepName = typeof BACKUP_STEP;
 
 /** The public parts of cacerts a step compares the mesh with (only the steps that compare get them). */
 export interface ExpectedCa {
@@ -28,7 +31,7 @@ export const STEP_NEEDS: Record<StepName, (keyof ExpectedCa)[]> = {
     "verify-workload-certs": ["trustBundlePem", "signingCertPem"],
 };
 
-function need(expected: ExpectedCa, key: keyof ExpectedCa, step: StepName): string {
+function need(expected: ExpectedCa, key: keyof ExpectedCa, step: StepName | BackupStepName): string {
     const value = expected[key];
     if (value === undefined) {
         throw new Error(`step ${step} needs ${key}`);
@@ -80,7 +83,7 @@ const E = {
  * changing, say, the proxy-status timeout does not count as a change of the restart steps (a
  * changed environment re-runs a command).
  */
-export function stepEnvironment(config: IstioCaConfig, expected: ExpectedCa, step: StepName): Record<string, string> {
+export function stepEnvironment(config: IstioCaConfig, expected: ExpectedCa, step: StepName | BackupStepName): Record<string, string> {
     const env: Record<string, string> = {
         [E.kubectl]: config.kubectlPath,
         [E.istioNamespace]: config.istioNamespace,
@@ -121,6 +124,10 @@ export function stepEnvironment(config: IstioCaConfig, expected: ExpectedCa, ste
             env[E.signingCertPem] = need(expected, "signingCertPem", step);
             env[E.trustBundlePem] = need(expected, "trustBundlePem", step);
             env[E.workloadCertTimeout] = String(config.verify.workloadCertTimeoutSeconds);
+            break;
+        case BACKUP_STEP:
+            // Reads and copies cacerts: the namespace and how to reach the cluster, nothing else.
+            delete env[E.istiodSelector];
             break;
     }
     return env;

@@ -8,8 +8,11 @@
 // before any cluster signs with it. A failed gate stops the walk with every stack in a
 // consistent phase (its config says which); running the same command again resumes.
 import * as automation from "@pulumi/pulumi/automation";
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { promisify } from "node:util";
+import { fileBackendDir, pendingOperations, planRecovery, readStackLocks } from "../lib/interrupted";
 import { tolerateRefusalEchoes } from "../lib/refusal";
 import { formatTrustState, nextPhases, TrustState } from "../lib/rotation";
 
@@ -33,6 +36,8 @@ export interface CaOptions {
     envVars?: Record<string, string>;
     /** Where engine output goes; default stderr, prefixed with the stack name. */
     output?: (stack: string, line: string) => void;
+    /** Where the driver's own lines go (e.g. what it finds after an interrupted up); default stderr. */
+    log?: (line: string) => void;
 }
 
 export function parseArgs(argv: string[]): CaOptions {
@@ -139,8 +144,58 @@ async function previewAndUp(stack: automation.Stack, opts: CaOptions, label: str
     say(`${stack.name}: ${label}: up: ${summary(up.summary.resourceChanges)} (${up.summary.result})`);
 }
 
+/** `pulumi <args>` with the workspace's CLI and environment, its stdout parsed as JSON. */
+async function pulumiJson(stack: automation.Stack, args: string[]): Promise<unknown> {
+    const ws = stack.workspace as automation.LocalWorkspace;
+    const env = { ...process.env, ...ws.envVars, ...(ws.pulumiHome ? { PULUMI_HOME: ws.pulumiHome } : {}) };
+    const { stdout } = await promisify(execFile)(ws.pulumiCommand.command, args, { cwd: ws.workDir, env, maxBuffer: 256 << 20 });
+    return JSON.parse(stdout);
+}
+
+/** This project's name and default backend URL, from Pulumi.yaml. */
+function projectSettings(): { name: string; backendUrl: string } {
+    const yaml = fs.readFileSync(path.join(PROJECT_ROOT, "Pulumi.yaml"), "utf8");
+    return { name: /^name:\s*(\S+)/m.exec(yaml)![1], backendUrl: /^backend:\s*\n\s+url:\s*(\S+)/m.exec(yaml)?.[1] ?? "" };
+}
+
+/**
+ * A killed `up` leaves the stack locked and its interrupted operations pending (lib/interrupted.ts).
+ * Says what it finds; before an up it removes the lock of a process that is gone and clears the
+ * pending creates that leave nothing behind, or stops with what a person has to do. A preview
+ * only reports (it takes no lock and changes nothing).
+ */
+async function recoverInterruptedUpdate(stack: automation.Stack, opts: CaOptions): Promise<void> {
+    const log = opts.log ?? say;
+    const project = projectSettings();
+    const backendDir = fileBackendDir(opts.envVars?.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL ?? project.backendUrl, PROJECT_ROOT);
+    const locks = backendDir ? readStackLocks(backendDir, project.name, stack.name) : [];
+    const pending = pendingOperations(await pulumiJson(stack, ["stack", "export", "--stack", stack.name]));
+    if (locks.length === 0 && pending.length === 0) {
+        return;
+    }
+    const plan = planRecovery(stack.name, locks, pending);
+    plan.explanation.forEach((line) => log(line));
+    if (opts.command === "preview") {
+        return;
+    }
+    if (plan.liveLocks.length > 0 || plan.blocking.length > 0) {
+        throw new Error(`${stack.name}: not starting: an earlier update did not finish\n  - ${plan.explanation.join("\n  - ")}`);
+    }
+    if (plan.staleLocks.length > 0) {
+        await stack.cancel();
+    }
+    if (plan.clearable.length > 0) {
+        const out = (line: string): void => (opts.output ?? ((s, l) => process.stderr.write(`  ${s} | ${l}`)))(stack.name, line);
+        await stack.refresh({ clearPendingCreates: true, onOutput: out });
+    }
+    log(`${stack.name}: recovered from the interrupted update; this ${opts.command} finishes its job`);
+}
+
 export async function runCa(opts: CaOptions): Promise<void> {
     const stacks = await Promise.all(opts.stacks.map((s) => openStack(s, opts.envVars)));
+    for (const stack of stacks) {
+        await recoverInterruptedUpdate(stack, opts);
+    }
     if (opts.command !== "rotate") {
         for (const stack of stacks) {
             await previewAndUp(stack, opts, opts.command);
@@ -160,7 +215,12 @@ export async function runCa(opts: CaOptions): Promise<void> {
 
     // First bring every stack to what its config already says: after an interrupted run this
     // finishes the phase that failed (its gates run again); otherwise it is a no-op.
-    for (const stack of stacks) {
+    for (const [i, stack] of stacks.entries()) {
+        if (deployed[i] === undefined) {
+            // Never deployed: nothing to finish. (On a mesh that runs on istiod's own CA, an up of
+            // keyVersion 0 alone would restart everything for no change.)
+            continue;
+        }
         await previewAndUp(stack, { ...opts, command: "up" }, `resume ${formatTrustState(await configuredTrustState(stack))}`);
     }
     const rounds = Math.max(...plans.map((p) => p.length));

@@ -1,11 +1,13 @@
 // Entry point of the step commands: `node dist/lib/cli/main.js <step>`, settings from the
 // environment (lib/stepEnv.ts). Progress goes to stderr; the last stdout line is a JSON summary
 // (the program reads restartedNamespaces from it). Exit 1 with a report on failure.
+import { backupCacerts } from "../backup";
 import { Kubectl, spawnCounter, ToolError } from "../kubectl";
-import { readStepSettings, STEP_NAMES, StepName } from "../stepEnv";
+import { BACKUP_STEP, BackupStepName, readStepSettings, STEP_NAMES, StepName } from "../stepEnv";
 import { restartIstiod, restartWorkloads, StepContext, StepFailure, verifyProxies, verifyWorkloadCerts, waitRootCert } from "../steps";
 
-const steps: Record<StepName, (ctx: StepContext) => Promise<object>> = {
+const steps: Record<StepName | BackupStepName, (ctx: StepContext) => Promise<object>> = {
+    [BACKUP_STEP]: (ctx) => backupCacerts({ kubectl: ctx.kubectl, namespace: ctx.settings.istioNamespace, log: ctx.log }),
     "restart-istiod": restartIstiod,
     "wait-root-cert": waitRootCert,
     "restart-workloads": restartWorkloads,
@@ -14,9 +16,9 @@ const steps: Record<StepName, (ctx: StepContext) => Promise<object>> = {
 };
 
 async function main(argv: string[]): Promise<number> {
-    const step = argv[0] as StepName;
-    if (!STEP_NAMES.includes(step)) {
-        process.stderr.write(`usage: main.js <${STEP_NAMES.join("|")}>\n`);
+    const step = argv[0] as StepName | BackupStepName;
+    if (!Object.hasOwn(steps, step)) {
+        process.stderr.write(`usage: main.js <${[BACKUP_STEP, ...STEP_NAMES].join("|")}>\n`);
         return 2;
     }
     const started = Date.now();

@@ -126,7 +126,8 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         await stack.setConfig("istio-ca:intermediateVersion", { value: "2" });
         const preview3 = new OpRecorder();
         await stack.preview({ onEvent: preview3.onEvent });
-        assert.deepEqual(preview3.with("replace"), ["intermediate-cert", "intermediate-csr", "intermediate-key", "mesh-restart-workloads"]);
+        // backup-cacerts: the content before the rotation is copied to a backup first.
+        assert.deepEqual(preview3.with("replace"), ["backup-cacerts", "intermediate-cert", "intermediate-csr", "intermediate-key", "mesh-restart-workloads"]);
         assert.deepEqual(preview3.with("update"), ["cacerts-secret"], "cacerts is updated, never replaced");
         for (const kept of ["root-v1-key", "root-v1-cert", "mesh-restart-istiod", "mesh-wait-root-cert"]) {
             assert.ok(preview3.only("same").includes(kept), `${kept} is kept`);

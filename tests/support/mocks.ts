@@ -34,10 +34,13 @@ export function isSecret<T>(output: pulumi.Output<T>): Promise<boolean> {
 export function setupMocks(config: Record<string, string>, stdoutByStep: Record<string, string> = {}): MockWorld {
     const resources: Registered[] = [];
     const roots = new Map<string, TestCa>();
-    const rootFor = (name: string): TestCa => {
+    // Certificates are issued for the validity the program asks (validityPeriodHours), whole days.
+    const daysOf = (inputs: Record<string, any>): number | undefined =>
+        typeof inputs.validityPeriodHours === "number" ? Math.max(1, Math.ceil(inputs.validityPeriodHours / 24)) : undefined;
+    const rootFor = (name: string, days?: number): TestCa => {
         const generation = name.replace(/-cert$/, "");
         if (!roots.has(generation)) {
-            roots.set(generation, selfSignedCa(`Root CA ${generation}`));
+            roots.set(generation, selfSignedCa(`Root CA ${generation}`, days));
         }
         return roots.get(generation)!;
     };
@@ -53,14 +56,14 @@ export function setupMocks(config: Record<string, string>, stdoutByStep: Record<
                     state.publicKeyPem = `mock public key of ${args.name}`;
                     break;
                 case "tls:index/selfSignedCert:SelfSignedCert":
-                    lastRoot = rootFor(args.name);
+                    lastRoot = rootFor(args.name, daysOf(args.inputs));
                     state.certPem = lastRoot.certPem;
                     break;
                 case "tls:index/certRequest:CertRequest":
                     state.certRequestPem = `mock csr of ${args.name}`;
                     break;
                 case "tls:index/locallySignedCert:LocallySignedCert":
-                    state.certPem = issuedBy(lastRoot ?? selfSignedCa(), "/O=Istio/CN=Intermediate CA").certPem;
+                    state.certPem = issuedBy(lastRoot ?? selfSignedCa(), "/O=Istio/CN=Intermediate CA", { days: daysOf(args.inputs) }).certPem;
                     break;
                 case "command:local:Command": {
                     const step = Object.keys(stdoutByStep).find((s) => args.name.endsWith(s));

@@ -63,3 +63,16 @@ export function writeTemp(name: string, content: string): string {
     fs.writeFileSync(p, content);
     return p;
 }
+
+/**
+ * A CA as istiod makes its own when it starts without cacerts (istio/istio
+ * security/pkg/pki/ca/ca.go, NewSelfSignedIstioCAOptions): self-signed, RSA 2048, O=<trust domain>,
+ * no CN, CA:true with certificate signing, ten years. istiod keeps it in istio-ca-secret as
+ * ca-cert.pem / ca-key.pem.
+ */
+export function istiodSelfSignedCa(trustDomain = "cluster.local"): TestCa {
+    const id = `istiod${++counter}`;
+    openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${id}.key`, "-out", `${id}.crt`, "-days", "3650",
+        "-subj", `/O=${trustDomain}`, "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,digitalSignature"]);
+    return read(id);
+}

@@ -41,7 +41,9 @@ const bad: [string, Record<string, string>, RegExp][] = [
     ["missing cluster name", {}, /istio-ca:clusterName is required/],
     ["blank cluster name", { clusterName: "  " }, /istio-ca:clusterName is required/],
     ["DN characters in cluster name", { clusterName: "a,b" }, /istio-ca:clusterName must not contain/],
-    ["keyVersion 0", { clusterName: "c", keyVersion: "0" }, /istio-ca:keyVersion must be between 1/],
+    ["keyVersion negative", { clusterName: "c", keyVersion: "-1" }, /istio-ca:keyVersion must be between 0/],
+    ["generation 0 with an external root", { clusterName: "c", keyVersion: "0", rootCertPem: "x", rootKeyPem: "y" }, /istio-ca:keyVersion 0 \(istiod's self-signed CA\) cannot be combined with an external root/],
+    ["generation 0 on a root stack", { role: "root", trustedKeyVersions: "[0,1]" }, /istio-ca:trustedKeyVersions 0 is a cluster's own istiod CA/],
     ["keyVersion not an integer", { clusterName: "c", keyVersion: "1.5" }, /istio-ca:keyVersion must be an integer/],
     ["intermediateVersion negative", { clusterName: "c", intermediateVersion: "-1" }, /istio-ca:intermediateVersion must be between 1/],
     ["unknown algorithm", { clusterName: "c", keyAlgorithm: "DSA" }, /istio-ca:keyAlgorithm must be one of RSA, ECDSA/],
@@ -72,7 +74,7 @@ for (const [what, values, message] of bad) {
 }
 
 test("every problem is reported at once", () => {
-    assert.throws(() => parseConfig(raw({ keyVersion: "0", keyAlgorithm: "DSA" })), (err: unknown) => {
+    assert.throws(() => parseConfig(raw({ keyVersion: "-1", keyAlgorithm: "DSA" })), (err: unknown) => {
         assert.ok(err instanceof ConfigError);
         assert.equal(err.problems.length, 3);
         return true;

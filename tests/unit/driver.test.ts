@@ -7,6 +7,7 @@ const state = (keyVersion: number, trustedKeyVersions: number[]) => ({ keyVersio
 test("rotate without --to: the next root from a steady state", () => {
     assert.equal(defaultTarget(state(1, [1]), state(1, [1])), 2);
     assert.equal(defaultTarget(state(1, [1]), undefined), 2);
+    assert.equal(defaultTarget(state(0, [0]), undefined), 1, "a mesh on istiod's own CA (generation 0) moves to root 1");
 });
 
 test("rotate without --to resumes a half-done rotation", () => {

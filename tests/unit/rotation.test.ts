@@ -44,8 +44,9 @@ describe("validateTrustState", () => {
         assert.match(validateTrustState(S(3, [1, 2])).join(), /istio-ca:keyVersion 3 is not in istio-ca:trustedKeyVersions \[1,2\]/);
         assert.match(validateTrustState(S(1, [])).join(), /istio-ca:trustedKeyVersions must be a non-empty list/);
         assert.match(validateTrustState(S(1, [1, 1])).join(), /must not repeat/);
-        assert.match(validateTrustState(S(0, [0])).join(), /istio-ca:keyVersion must be an integer >= 1/);
-        assert.match(validateTrustState(S(1, [1.5, 1])).join(), /integers >= 1/);
+        assert.deepEqual(validateTrustState(S(0, [0, 1])), [], "generation 0 is istiod's own CA");
+        assert.match(validateTrustState(S(-1, [-1])).join(), /istio-ca:keyVersion must be an integer >= 0/);
+        assert.match(validateTrustState(S(1, [1.5, 1])).join(), /integers >= 0/);
         assert.match(validateTrustState(S(1, [1], 0)).join(), /istio-ca:intermediateVersion/);
     });
 });
@@ -298,6 +299,6 @@ describe("nextPhases", () => {
 
     it("rejects an invalid current state or target", () => {
         assert.throws(() => nextPhases(S(3, [1, 2]), 2), /istio-ca:keyVersion 3 is not in istio-ca:trustedKeyVersions/);
-        assert.throws(() => nextPhases(S(1, [1]), 0), /target root generation/);
+        assert.throws(() => nextPhases(S(1, [1]), -1), /target root generation/);
     });
 });

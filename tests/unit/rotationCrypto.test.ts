@@ -20,7 +20,7 @@ import { createHash } from "node:crypto";
 import { classifyTransition, nextPhases, type TransitionKind, type TrustState } from "../../lib/rotation";
 import { certChain, trustBundle } from "../../lib/trustBundle";
 import { bundleFingerprints } from "../../lib/pem";
-import { issuedBy, selfSignedCa, writeTemp, type TestCa } from "../support/testCerts";
+import { issuedBy, istiodSelfSignedCa, selfSignedCa, writeTemp, type TestCa } from "../support/testCerts";
 
 const GENERATIONS = [1, 2, 3];
 
@@ -33,13 +33,18 @@ const key = (generation: number, intermediateVersion: number): string => `${gene
 function root(g: number): TestCa {
     let r = roots.get(g);
     if (!r) {
-        r = selfSignedCa("Root CA");
+        // Generation 0: istiod's own self-signed CA, made as istiod makes it (istio-ca-secret).
+        r = g === 0 ? istiodSelfSignedCa() : selfSignedCa("Root CA");
         roots.set(g, r);
     }
     return r;
 }
 
 function intermediate(g: number, iv: number): TestCa {
+    if (g === 0) {
+        // istiod's self-signed CA signs workloads directly, before and after it moves into cacerts.
+        return root(0);
+    }
     let i = intermediates.get(key(g, iv));
     if (!i) {
         i = issuedBy(root(g), "/O=Istio/CN=Intermediate CA/L=test-cluster", { ca: true, san: "DNS:istiod.istio-system.svc" });
@@ -55,7 +60,7 @@ function workload(g: number, iv: number): { leafPath: string; chainPath: string 
         const inter = intermediate(g, iv);
         const leaf = issuedBy(inter, "/O=cluster.local", { ca: false, san: "URI:spiffe://cluster.local/ns/default/sa/workload" });
         // What the workload presents after its leaf: cert-chain.pem of the CA that signed it.
-        const chainPath = writeTemp(`chain-${g}-${iv}.pem`, certChain(inter.certPem, root(g).certPem));
+        const chainPath = writeTemp(`chain-${g}-${iv}.pem`, g === 0 ? inter.certPem : certChain(inter.certPem, root(g).certPem));
         w = { leafPath: leaf.certPath, chainPath };
         leaves.set(key(g, iv), w);
     }
@@ -190,6 +195,35 @@ describe("zero-downtime rotation 1 -> 2: every live certificate verifies against
         const b2 = bundle(path[2]);
         assert.notEqual(b1, b2);
         assert.deepEqual(new Set(bundleFingerprints(b1, "phase 1")), new Set(bundleFingerprints(b2, "phase 2")));
+    });
+});
+
+describe("migration from istiod's self-signed CA (generation 0, istio-ca-secret) to root 1", () => {
+    const path = [S(0, [0]), ...nextPhases(S(0, [0]), 1)];
+
+    it("is the same three phases: trust both, sign with root 1, trust only root 1", () => {
+        assert.deepEqual(path.map(fmt), [S(0, [0]), S(0, [0, 1]), S(1, [0, 1]), S(1, [1])].map(fmt));
+    });
+
+    for (let i = 1; i < path.length; i++) {
+        const prev = path[i - 1];
+        const next = path[i];
+        it(`${fmt(prev)} -> ${fmt(next)}: every live (workload cert, trust bundle) pair verifies`, () => {
+            const t = classifyTransition(prev, next);
+            assert.deepEqual(t.errors, []);
+            assert.deepEqual(t.warnings, []);
+            const pairs = livePairs(prev, next);
+            assert.deepEqual(pairs.filter((p) => !p.ok), [], show(pairs));
+        });
+    }
+
+    it("the switch at once (the seed's way) breaks mTLS and is warned", () => {
+        const prev = S(0, [0]);
+        const next = S(1, [1]);
+        const t = classifyTransition(prev, next);
+        assert.equal(t.kind, "immediate-swap");
+        assert.equal(t.warnings.length, 1);
+        assert.ok(broken(prev, next).length > 0, show(livePairs(prev, next)));
     });
 });
 

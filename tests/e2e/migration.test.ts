@@ -1,0 +1,126 @@
+// A mesh on istiod's own self-signed CA moves to plugged-in certificates without an outage, on the
+// real engine, real providers and a real API server: istio-ca-secret is seeded the way istiod
+// writes it, then the three phases run, one `pulumi up` each (FakeIstiod plays istiod's root
+// ConfigMap writer, as in rotation.test.ts; the proxy checks are off because no Envoy runs here).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import * as path from "node:path";
+import { Cluster, seedMesh, startCluster } from "../harness/cluster";
+import { createTestStack, TestStack } from "../support/engine";
+import { FakeIstiod } from "../support/fakeIstiod";
+import { istiodSelfSignedCa } from "../support/testCerts";
+import { bundleFingerprints, splitCertificates } from "../../lib/pem";
+import { tolerateRefusalEchoes } from "../../lib/refusal";
+import { applyTrustState, inlineProgram, runCa } from "../../scripts/ca";
+
+interface SecretState {
+    resourceVersion: string;
+    data: Record<string, string>;
+}
+
+async function readSecret(cluster: Cluster, name: string): Promise<SecretState> {
+    const secret = JSON.parse((await cluster.kubectl(["get", "secret", name, "-n", "istio-system", "-o", "json"])).stdout);
+    const data = Object.fromEntries(Object.entries(secret.data as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
+    return { resourceVersion: secret.metadata.resourceVersion, data };
+}
+
+async function istiodRestartedAt(cluster: Cluster): Promise<string | undefined> {
+    const d = JSON.parse((await cluster.kubectl(["get", "deployment", "istiod", "-n", "istio-system", "-o", "json"])).stdout);
+    return d.spec.template.metadata?.annotations?.["kubectl.kubernetes.io/restartedAt"];
+}
+
+const fp = (pem: string): string => bundleFingerprints(pem, "pem")[0];
+
+test("migration from istio-ca-secret to cacerts: trust both, sign with root 1, trust only root 1; istio-ca-secret never modified", { timeout: 15 * 60_000 }, async (t) => {
+    tolerateRefusalEchoes();
+    const cluster = await startCluster({ log: (m) => t.diagnostic(m) });
+    const istiod = new FakeIstiod(cluster);
+    let ts: TestStack | undefined;
+    try {
+        await seedMesh(cluster);
+        await cluster.kubectl(["set", "env", "deployment/istiod", "-n", "istio-system", "ISTIO_MULTIROOT_MESH=true"]);
+        // What istiod writes when it starts without cacerts (type istio.io/ca-root, ca-cert.pem + ca-key.pem).
+        const selfSigned = istiodSelfSignedCa();
+        await cluster.apply([{
+            apiVersion: "v1", kind: "Secret", type: "istio.io/ca-root",
+            metadata: { name: "istio-ca-secret", namespace: "istio-system" },
+            data: { "ca-cert.pem": Buffer.from(selfSigned.certPem).toString("base64"), "ca-key.pem": Buffer.from(selfSigned.keyPem).toString("base64") },
+        }]);
+        const seeded = await readSecret(cluster, "istio-ca-secret");
+        istiod.start();
+
+        ts = await createTestStack("migration", inlineProgram, {
+            clusterName: "migrated",
+            keyAlgorithm: "ECDSA",
+            kubeconfig: cluster.kubeconfig,
+            kubectlPath: path.join(cluster.binDir, "kubectl"),
+            verifyProxyStatus: "false",
+            verifyWorkloadCertificates: "false",
+            rootCertTimeoutSeconds: "20",
+        });
+        const { stack } = ts;
+        const lines: string[] = [];
+        const log = (line: string): void => { lines.push(line); t.diagnostic(line.trimEnd()); };
+
+        // The default config would swap at once: preview says so, loudly, with the phased commands.
+        const swap = await stack.preview({ onOutput: log });
+        assert.equal(swap.changeSummary.create !== undefined, true);
+        assert.match(lines.join(""), /runs on istiod's self-signed CA; it counts as root generation 0/);
+        assert.match(lines.join(""), /ROOT SWAP WITHOUT TRUST OVERLAP/);
+        assert.match(lines.join(""), /pulumi config set istio-ca:keyVersion 0/);
+
+        // Phase 1 'trust': istiod's CA keeps signing, now from cacerts; root-cert.pem = self-signed + root 1.
+        // First with a mesh config whose proxies lack multi-root support: refused, naming what to enable.
+        const meshConfig = (xdsAgent: string) => [{
+            apiVersion: "v1", kind: "ConfigMap", metadata: { name: "istio", namespace: "istio-system" },
+            data: { mesh: `defaultConfig:\n  proxyMetadata:\n    PROXY_CONFIG_XDS_AGENT: "${xdsAgent}"\n` },
+        }];
+        await cluster.apply(meshConfig("false"));
+        await applyTrustState(stack, { keyVersion: 0, trustedKeyVersions: [0, 1], intermediateVersion: 1 });
+        await assert.rejects(stack.preview({ onOutput: log }), /lacks PROXY_CONFIG_XDS_AGENT/);
+        await cluster.apply(meshConfig("true"));
+        const beforeRestart = await istiodRestartedAt(cluster);
+        const phase1 = await stack.up({ onOutput: log });
+        assert.equal(phase1.outputs.lastChange.value, "trust");
+        const c1 = await readSecret(cluster, "cacerts");
+        assert.equal(c1.data["ca-cert.pem"].trim(), selfSigned.certPem.trim(), "the self-signed CA signs from cacerts");
+        assert.equal(c1.data["ca-key.pem"].trim(), selfSigned.keyPem.trim());
+        const bundle1 = bundleFingerprints(c1.data["root-cert.pem"], "phase 1");
+        assert.equal(bundle1.length, 2);
+        assert.equal(bundle1[0], fp(selfSigned.certPem));
+        assert.notEqual(await istiodRestartedAt(cluster), beforeRestart, "istiod restarted once to see the new cacerts (#57853)");
+        assert.ok(!JSON.stringify(phase1.outputs).includes("PRIVATE"), "no key in the outputs");
+
+        // Phase 2 'sign': the intermediate under root 1 signs; both still trusted (A+B+B).
+        await applyTrustState(stack, { keyVersion: 1, trustedKeyVersions: [0, 1], intermediateVersion: 1 });
+        const phase2 = await stack.up({ onOutput: log });
+        assert.equal(phase2.outputs.lastChange.value, "sign");
+        const c2 = await readSecret(cluster, "cacerts");
+        assert.equal(splitCertificates(c2.data["root-cert.pem"]).length, 3);
+        assert.deepEqual(new Set(bundleFingerprints(c2.data["root-cert.pem"], "phase 2")), new Set(bundle1));
+        const root1 = new X509Certificate(splitCertificates(c2.data["root-cert.pem"])[1]);
+        assert.ok(new X509Certificate(c2.data["ca-cert.pem"]).checkIssued(root1), "ca-cert.pem is issued by root 1");
+        assert.ok(new X509Certificate(c2.data["ca-cert.pem"]).verify(root1.publicKey));
+
+        // Phase 3 'complete': only root 1, by the rotate driver (it resumes from the config of phase 2).
+        await runCa({ command: "rotate", to: 1, stacks: [ts.name], envVars: ts.envVars, output: (_s, l) => log(l) });
+        const phase3 = await stack.outputs();
+        assert.equal(phase3.lastChange.value, "complete");
+        assert.deepEqual(phase3.trustState.value, { keyVersion: 1, trustedKeyVersions: [1], intermediateVersion: 1 });
+        const c3 = await readSecret(cluster, "cacerts");
+        assert.deepEqual(bundleFingerprints(c3.data["root-cert.pem"], "phase 3"), [bundle1[1]]);
+        assert.equal(c3.data["ca-cert.pem"], c2.data["ca-cert.pem"], "the signer did not change in phase 3");
+        // The wait step passed: istio-ca-root-cert carries root 1 alone.
+        const published = (await cluster.kubectl(["get", "configmap", "istio-ca-root-cert", "-n", "bookinfo", "-o", "jsonpath={.data.root-cert\\.pem}"])).stdout;
+        assert.deepEqual(bundleFingerprints(published, "istio-ca-root-cert"), [bundle1[1]]);
+
+        const after = await readSecret(cluster, "istio-ca-secret");
+        assert.equal(after.resourceVersion, seeded.resourceVersion, "istio-ca-secret was never written");
+        assert.deepEqual(after.data, seeded.data);
+    } finally {
+        await istiod.stop();
+        await ts?.dispose();
+        await cluster.stop();
+    }
+});

@@ -1,0 +1,147 @@
+// Safe under takeover, on the real engine and a local API server: a stack's first `up` over a
+// hand-made cacerts (made here with openssl, as Istio's tools/certs Makefile would) backs it up
+// byte for byte before changing it, every rotation backs up the content it replaces, a backup can
+// be restored with istio-ca:restoreCacertsFrom, and `pulumi destroy` leaves cacerts and every
+// backup in place. (No istiod/Envoy: FakeIstiod and the checks switched off, as in rotation.test.ts.)
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { Cluster, seedMesh, startCluster } from "../harness/cluster";
+import { createTestStack, OpRecorder, TestStack } from "../support/engine";
+import { FakeIstiod } from "../support/fakeIstiod";
+import { issuedBy, selfSignedCa, writeTemp } from "../support/testCerts";
+import { backupNameOf, BACKUP_SELECTOR } from "../../lib/cacertsFiles";
+import { inlineProgram as program } from "../../scripts/ca";
+
+interface SecretView {
+    uid: string;
+    /** base64, as the API server holds it. */
+    data: Record<string, string>;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+}
+
+async function readSecret(cluster: Cluster, name: string): Promise<SecretView | undefined> {
+    const r = await cluster.kubectl(["get", "secret", name, "-n", "istio-system", "-o", "json"], { allowFailure: true });
+    if (r.code !== 0) {
+        return undefined;
+    }
+    const s = JSON.parse(r.stdout);
+    return { uid: s.metadata.uid, data: s.data ?? {}, labels: s.metadata.labels ?? {}, annotations: s.metadata.annotations ?? {} };
+}
+
+const decoded = (data: Record<string, string>): Record<string, string> =>
+    Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
+
+async function backupNames(cluster: Cluster): Promise<string[]> {
+    const out = (await cluster.kubectl(["get", "secret", "-n", "istio-system", "-l", BACKUP_SELECTOR, "-o", "jsonpath={.items[*].metadata.name}"])).stdout;
+    return out.split(" ").filter(Boolean).sort();
+}
+
+test("takeover of a hand-made cacerts: backup before change, backup per rotation, restore, destroy keeps backups", { timeout: 10 * 60_000 }, async (t) => {
+    const cluster = await startCluster({ log: (m) => t.diagnostic(m) });
+    const fakeIstiod = new FakeIstiod(cluster);
+    let ts: TestStack | undefined;
+    try {
+        await seedMesh(cluster);
+        fakeIstiod.start();
+        // The hand-made CA, as after Istio's "Plug in CA certificates" task.
+        const root = selfSignedCa("Hand Root");
+        const intermediate = issuedBy(root, "/O=Istio/CN=Intermediate CA/L=by-hand");
+        const chainPath = writeTemp("cert-chain.pem", intermediate.certPem + root.certPem);
+        await cluster.kubectl(["create", "secret", "generic", "cacerts", "-n", "istio-system",
+            `--from-file=ca-cert.pem=${intermediate.certPath}`, `--from-file=ca-key.pem=${intermediate.keyPath}`,
+            `--from-file=root-cert.pem=${root.certPath}`, `--from-file=cert-chain.pem=${chainPath}`]);
+        const handMade = (await readSecret(cluster, "cacerts"))!;
+        const handMadeBackup = backupNameOf(decoded(handMade.data));
+
+        ts = await createTestStack("takeover", program, {
+            clusterName: "e2e",
+            keyAlgorithm: "ECDSA",
+            kubeconfig: cluster.kubeconfig,
+            kubectlPath: path.join(cluster.binDir, "kubectl"),
+            verifyProxyStatus: "false",
+            verifyWorkloadCertificates: "false",
+            rootCertTimeoutSeconds: "20",
+            rolloutTimeoutSeconds: "120",
+        });
+        const { stack } = ts;
+        const log = (line: string) => t.diagnostic(line.trimEnd());
+
+        // 1. The preview of the first up says what will happen to the existing cacerts.
+        let previewText = "";
+        await stack.preview({ onOutput: (line) => { previewText += line; } });
+        assert.match(previewText, /TAKEOVER: Secret istio-system\/cacerts exists/);
+        assert.ok(previewText.includes(`backs it up as Secret istio-system/${handMadeBackup}`), "the backup is named in preview");
+        assert.match(previewText, /ROOT SWAP/);
+        assert.ok(previewText.includes("pulumi config set --secret istio-ca:rootKeyPem < root-key.pem"));
+        assert.deepEqual(await backupNames(cluster), [], "preview changes nothing");
+
+        // 2. up: the hand-made content is backed up byte for byte, then cacerts is updated in place.
+        await stack.up({ onOutput: log });
+        const backup1 = await readSecret(cluster, handMadeBackup);
+        assert.ok(backup1, `${handMadeBackup} exists`);
+        assert.deepEqual(backup1.data, handMade.data, "the backup holds exactly the hand-made content");
+        assert.equal(backup1.labels["app.kubernetes.io/managed-by"], "istio-ca");
+        assert.equal(backup1.labels["istio-ca/backup-of"], "cacerts");
+        assert.match(backup1.annotations["istio-ca/backed-up-at"], /^\d{4}-\d\d-\d\dT/);
+        assert.match(backup1.annotations["istio-ca/content-hash"], /^[0-9a-f]{64}$/);
+        const managed1 = (await readSecret(cluster, "cacerts"))!;
+        assert.equal(managed1.uid, handMade.uid, "the same Secret object, updated in place");
+        assert.notEqual(managed1.data["ca-cert.pem"], handMade.data["ca-cert.pem"], "cacerts now holds the program's intermediate");
+        assert.notEqual(managed1.data["root-cert.pem"], handMade.data["root-cert.pem"], "and its root");
+        assert.match(decoded(managed1.data)["ca-cert.pem"], /BEGIN CERTIFICATE/);
+
+        // 3. A no-op: nothing changes, the backup step is not shown as changed, no takeover warning.
+        let noopText = "";
+        await stack.preview({ expectNoChanges: true, onOutput: (line) => { noopText += line; } });
+        assert.doesNotMatch(noopText, /TAKEOVER/);
+
+        // 4. Intermediate rotation: the first managed content is backed up before it is replaced.
+        await stack.setConfig("istio-ca:intermediateVersion", { value: "2" });
+        await stack.up({ onOutput: log });
+        const managedBackup = backupNameOf(decoded(managed1.data));
+        const backup2 = await readSecret(cluster, managedBackup);
+        assert.ok(backup2, `${managedBackup} exists`);
+        assert.deepEqual(backup2.data, managed1.data, "the second backup holds the first managed content");
+        assert.deepEqual(await backupNames(cluster), [handMadeBackup, managedBackup].sort());
+        const managed2 = (await readSecret(cluster, "cacerts"))!;
+        assert.notEqual(managed2.data["ca-cert.pem"], managed1.data["ca-cert.pem"]);
+        assert.equal(managed2.uid, handMade.uid);
+
+        // 5. Rollback to the first managed content.
+        await stack.setConfig("istio-ca:restoreCacertsFrom", { value: managedBackup });
+        const restorePreview = new OpRecorder();
+        await stack.preview({ onEvent: restorePreview.onEvent });
+        assert.deepEqual(restorePreview.with("update"), ["cacerts-secret"], "cacerts is updated in place");
+        assert.ok(restorePreview.only("same").includes("intermediate-cert"), "the generated intermediate stays in the state");
+        const restored = await stack.up({ onOutput: log });
+        const managed3 = (await readSecret(cluster, "cacerts"))!;
+        assert.deepEqual(managed3.data, backup2.data, "cacerts holds exactly the backup's files");
+        assert.equal(managed3.uid, handMade.uid);
+        assert.equal(restored.outputs.restoredFrom.value.secret, `istio-system/${managedBackup}`);
+        assert.deepEqual(restored.outputs.trustState.value, { keyVersion: 1, trustedKeyVersions: [1], intermediateVersion: 2 }, "trustState stays as the config says");
+        const beforeRestore = backupNameOf(decoded(managed2.data));
+        assert.deepEqual((await readSecret(cluster, beforeRestore))?.data, managed2.data, "the content replaced by the restore was backed up too");
+
+        // 6. Removing the key serves the generated material again.
+        await stack.removeConfig("istio-ca:restoreCacertsFrom");
+        const back = await stack.up({ onOutput: log });
+        assert.deepEqual((await readSecret(cluster, "cacerts"))!.data, managed2.data, "back to the generated intermediate 2");
+        assert.equal(back.outputs.restoredFrom, undefined);
+
+        // 7. destroy: cacerts and every backup stay.
+        const backups = await backupNames(cluster);
+        assert.equal(backups.length, 3);
+        await stack.destroy({ onOutput: log });
+        assert.deepEqual(await backupNames(cluster), backups, "pulumi destroy deletes no backup");
+        for (const name of backups) {
+            assert.ok((await readSecret(cluster, name))?.data["ca-key.pem"], `${name} still holds its content`);
+        }
+        assert.equal((await readSecret(cluster, "cacerts"))?.uid, handMade.uid, "cacerts is left in place");
+    } finally {
+        await fakeIstiod.stop();
+        await ts?.dispose();
+        await cluster.stop();
+    }
+});
