@@ -49,12 +49,39 @@ export interface ProgramEnvironment {
     readRootStack: RootStackReader;
 }
 
-/** The certificate and key that sign workload certificates (ca-cert.pem / ca-key.pem). */
+/** The certificate and key that sign workload certificates (ca-cert.pem / ca-key.pem), and cert-chain.pem. */
 interface Signer {
     certPem: pulumi.Output<string>;
     /** Secret. */
     privateKeyPem: pulumi.Output<string>;
+    certChainPem: pulumi.Output<string>;
     summary: pulumi.Output<CertificateSummary>;
+}
+
+/**
+ * istiod's self-signed CA (generation 0) keeps signing directly, as it did before cacerts existed
+ * (its chain is itself); every other generation signs through this cluster's intermediate.
+ */
+function signerFor(root: RootGeneration, config: IstioCaConfig): Signer {
+    if (root.generation === SELF_SIGNED_GENERATION) {
+        const certPem = pulumi.output(root.certPem);
+        return { certPem, privateKeyPem: pulumi.output(root.privateKeyPem), certChainPem: certPem, summary: root.summary };
+    }
+    const intermediate = new IntermediateCa("intermediate", {
+        root,
+        version: config.intermediateVersion,
+        clusterName: config.clusterName,
+        istioNamespace: config.istioNamespace,
+        key: config.key,
+        validityHours: config.intermediateValidityHours,
+        earlyRenewalHours: config.earlyRenewalHours,
+    });
+    return {
+        certPem: intermediate.certPem,
+        privateKeyPem: intermediate.privateKeyPem,
+        certChainPem: pulumi.all([intermediate.certPem, root.certPem]).apply(([i, r]) => certChain(i, r)),
+        summary: intermediate.summary,
+    };
 }
 
 /**
@@ -181,26 +208,11 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
         throw new Error(`istio-ca:keyVersion ${config.keyVersion} is not in istio-ca:trustedKeyVersions`);
     }
 
-    // istiod's self-signed CA (generation 0) keeps signing directly, as it did before cacerts
-    // existed; every other generation signs through this cluster's intermediate.
-    const intermediate: Signer = signingRoot.generation === SELF_SIGNED_GENERATION
-        ? { certPem: pulumi.output(signingRoot.certPem), privateKeyPem: pulumi.output(signingRoot.privateKeyPem), summary: signingRoot.summary }
-        : new IntermediateCa("intermediate", {
-            root: signingRoot,
-            version: config.intermediateVersion,
-            clusterName: config.clusterName,
-            istioNamespace: config.istioNamespace,
-            key: config.key,
-            validityHours: config.intermediateValidityHours,
-            earlyRenewalHours: config.earlyRenewalHours,
-        });
-
+    const intermediate = signerFor(signingRoot, config);
     const rootCertPem = pulumi
         .all(roots.map((r) => r.certPem))
         .apply((pems) => trustBundle(pems.map((certPem, i) => ({ generation: roots[i].generation, certPem })), config.keyVersion));
-    const certChainPem = signingRoot.generation === SELF_SIGNED_GENERATION
-        ? intermediate.certPem
-        : pulumi.all([intermediate.certPem, signingRoot.certPem]).apply(([i, r]) => certChain(i, r));
+    const certChainPem = intermediate.certChainPem;
 
     // A restore serves the backup's files; the generated resources above stay registered (and in the state).
     const served: ServedCacerts = restore?.served ?? { caCertPem: intermediate.certPem, caKeyPem: intermediate.privateKeyPem, rootCertPem, certChainPem };

@@ -4,10 +4,10 @@
 // switched off.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as path from "node:path";
 import { seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, TestStack } from "../support/engine";
 import { FakeIstiod } from "../support/fakeIstiod";
+import { localClusterConfig } from "../support/localCluster";
 import { bundleFingerprints, splitCertificates } from "../../lib/pem";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { configuredTrustState, inlineProgram, runCa } from "../../scripts/ca";
@@ -22,15 +22,9 @@ test("rotate driver: phases 1-3, stop at a failed gate, resume", { timeout: 20 *
         await seedMesh(cluster);
         await cluster.kubectl(["set", "env", "deployment/istiod", "-n", "istio-system", "ISTIO_MULTIROOT_MESH=true"]);
         istiod.start();
-        ts = await createTestStack("driver", inlineProgram, {
-            clusterName: "driver",
-            keyAlgorithm: "ECDSA",
-            kubeconfig: cluster.kubeconfig,
-            kubectlPath: path.join(cluster.binDir, "kubectl"),
-            verifyProxyStatus: "false",
-            verifyWorkloadCertificates: "false",
+        ts = await createTestStack("driver", inlineProgram, localClusterConfig(cluster, "driver", {
             rootCertTimeoutSeconds: "10",
-        });
+        }));
         const lines: string[] = [];
         const opts = { stacks: [ts.name], envVars: ts.envVars, output: (_s: string, l: string) => { lines.push(l); } };
         await runCa({ ...opts, command: "up" });

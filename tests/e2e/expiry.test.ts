@@ -18,6 +18,7 @@ import * as path from "node:path";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, OpRecorder, PROJECT_ROOT, TestStack } from "../support/engine";
 import { FakeIstiod } from "../support/fakeIstiod";
+import { localClusterConfig } from "../support/localCluster";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { inlineProgram as program } from "../../scripts/ca";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
@@ -100,20 +101,12 @@ test("real tls provider: an intermediate within earlyRenewalHours of its notAfte
     try {
         await seedMesh(cluster);
         fakeIstiod.start();
-        ts = await createTestStack("expiry", program, {
-            clusterName: "expiry",
-            keyAlgorithm: "ECDSA",
-            kubeconfig: cluster.kubeconfig,
-            kubectlPath: path.join(cluster.binDir, "kubectl"),
-            verifyProxyStatus: "false",
-            verifyWorkloadCertificates: "false",
-            rootCertTimeoutSeconds: "20",
-            rolloutTimeoutSeconds: "120",
+        ts = await createTestStack("expiry", program, localClusterConfig(cluster, "expiry", {
             // 48 h intermediates, renewed from 24 h before notAfter, a warning 1 day ahead.
             intermediateValidityDays: "2",
             earlyRenewalHours: "24",
             expiryWarningDays: "1",
-        });
+        }));
         const { stack } = ts;
         const env = { ...process.env, ...ts.envVars };
         const log = (line: string): void => t.diagnostic(line.trimEnd());

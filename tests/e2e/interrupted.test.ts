@@ -16,6 +16,7 @@ import * as path from "node:path";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, PROJECT_ROOT, TestStack } from "../support/engine";
 import { FakeIstiod } from "../support/fakeIstiod";
+import { localClusterConfig } from "../support/localCluster";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { inlineProgram, runCa } from "../../scripts/ca";
 
@@ -88,16 +89,9 @@ test("an up killed during the workload restarts is finished by the next up of th
     try {
         await seedMesh(cluster);
         fakeIstiod.start();
-        ts = await createTestStack("interrupted", inlineProgram, {
-            clusterName: "interrupted",
-            keyAlgorithm: "ECDSA",
-            kubeconfig: cluster.kubeconfig,
-            kubectlPath: path.join(cluster.binDir, "kubectl"),
-            verifyProxyStatus: "false",
-            verifyWorkloadCertificates: "false",
+        ts = await createTestStack("interrupted", inlineProgram, localClusterConfig(cluster, "interrupted", {
             rootCertTimeoutSeconds: "30",
-            rolloutTimeoutSeconds: "120",
-        });
+        }));
         const { stack } = ts;
         const log = (line: string): void => t.diagnostic(line.trimEnd());
         await stack.up({ onOutput: log });

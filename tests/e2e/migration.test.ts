@@ -5,25 +5,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import * as path from "node:path";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, TestStack } from "../support/engine";
 import { FakeIstiod } from "../support/fakeIstiod";
+import { localClusterConfig, readSecret } from "../support/localCluster";
 import { istiodSelfSignedCa } from "../support/testCerts";
 import { bundleFingerprints, splitCertificates } from "../../lib/pem";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { applyTrustState, inlineProgram, runCa } from "../../scripts/ca";
-
-interface SecretState {
-    resourceVersion: string;
-    data: Record<string, string>;
-}
-
-async function readSecret(cluster: Cluster, name: string): Promise<SecretState> {
-    const secret = JSON.parse((await cluster.kubectl(["get", "secret", name, "-n", "istio-system", "-o", "json"])).stdout);
-    const data = Object.fromEntries(Object.entries(secret.data as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
-    return { resourceVersion: secret.metadata.resourceVersion, data };
-}
 
 async function istiodRestartedAt(cluster: Cluster): Promise<string | undefined> {
     const d = JSON.parse((await cluster.kubectl(["get", "deployment", "istiod", "-n", "istio-system", "-o", "json"])).stdout);
@@ -47,18 +36,10 @@ test("migration from istio-ca-secret to cacerts: trust both, sign with root 1, t
             metadata: { name: "istio-ca-secret", namespace: "istio-system" },
             data: { "ca-cert.pem": Buffer.from(selfSigned.certPem).toString("base64"), "ca-key.pem": Buffer.from(selfSigned.keyPem).toString("base64") },
         }]);
-        const seeded = await readSecret(cluster, "istio-ca-secret");
+        const seeded = (await readSecret(cluster, "istio-ca-secret"))!;
         istiod.start();
 
-        ts = await createTestStack("migration", inlineProgram, {
-            clusterName: "migrated",
-            keyAlgorithm: "ECDSA",
-            kubeconfig: cluster.kubeconfig,
-            kubectlPath: path.join(cluster.binDir, "kubectl"),
-            verifyProxyStatus: "false",
-            verifyWorkloadCertificates: "false",
-            rootCertTimeoutSeconds: "20",
-        });
+        ts = await createTestStack("migration", inlineProgram, localClusterConfig(cluster, "migrated"));
         const { stack } = ts;
         const lines: string[] = [];
         const log = (line: string): void => { lines.push(line); t.diagnostic(line.trimEnd()); };
@@ -83,7 +64,7 @@ test("migration from istio-ca-secret to cacerts: trust both, sign with root 1, t
         const beforeRestart = await istiodRestartedAt(cluster);
         const phase1 = await stack.up({ onOutput: log });
         assert.equal(phase1.outputs.lastChange.value, "trust");
-        const c1 = await readSecret(cluster, "cacerts");
+        const c1 = (await readSecret(cluster, "cacerts"))!;
         assert.equal(c1.data["ca-cert.pem"].trim(), selfSigned.certPem.trim(), "the self-signed CA signs from cacerts");
         assert.equal(c1.data["ca-key.pem"].trim(), selfSigned.keyPem.trim());
         const bundle1 = bundleFingerprints(c1.data["root-cert.pem"], "phase 1");
@@ -96,7 +77,7 @@ test("migration from istio-ca-secret to cacerts: trust both, sign with root 1, t
         await applyTrustState(stack, { keyVersion: 1, trustedKeyVersions: [0, 1], intermediateVersion: 1 });
         const phase2 = await stack.up({ onOutput: log });
         assert.equal(phase2.outputs.lastChange.value, "sign");
-        const c2 = await readSecret(cluster, "cacerts");
+        const c2 = (await readSecret(cluster, "cacerts"))!;
         assert.equal(splitCertificates(c2.data["root-cert.pem"]).length, 3);
         assert.deepEqual(new Set(bundleFingerprints(c2.data["root-cert.pem"], "phase 2")), new Set(bundle1));
         const root1 = new X509Certificate(splitCertificates(c2.data["root-cert.pem"])[1]);
@@ -108,14 +89,14 @@ test("migration from istio-ca-secret to cacerts: trust both, sign with root 1, t
         const phase3 = await stack.outputs();
         assert.equal(phase3.lastChange.value, "complete");
         assert.deepEqual(phase3.trustState.value, { keyVersion: 1, trustedKeyVersions: [1], intermediateVersion: 1 });
-        const c3 = await readSecret(cluster, "cacerts");
+        const c3 = (await readSecret(cluster, "cacerts"))!;
         assert.deepEqual(bundleFingerprints(c3.data["root-cert.pem"], "phase 3"), [bundle1[1]]);
         assert.equal(c3.data["ca-cert.pem"], c2.data["ca-cert.pem"], "the signer did not change in phase 3");
         // The wait step passed: istio-ca-root-cert carries root 1 alone.
         const published = (await cluster.kubectl(["get", "configmap", "istio-ca-root-cert", "-n", "bookinfo", "-o", "jsonpath={.data.root-cert\\.pem}"])).stdout;
         assert.deepEqual(bundleFingerprints(published, "istio-ca-root-cert"), [bundle1[1]]);
 
-        const after = await readSecret(cluster, "istio-ca-secret");
+        const after = (await readSecret(cluster, "istio-ca-secret"))!;
         assert.equal(after.resourceVersion, seeded.resourceVersion, "istio-ca-secret was never written");
         assert.deepEqual(after.data, seeded.data);
     } finally {

@@ -18,23 +18,12 @@ import * as path from "node:path";
 import { Cluster, processesMentioning, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, OpRecorder, PROJECT_ROOT, TestStack } from "../support/engine";
 import { FakeIstiod } from "../support/fakeIstiod";
+import { localClusterConfig, readSecret, SecretView } from "../support/localCluster";
 import { findMatches } from "../support/plaintext";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { bundleFingerprints, formatFingerprint } from "../../lib/pem";
 import { applyTrustState, inlineProgram as program } from "../../scripts/ca";
 
-
-interface Cacerts {
-    uid: string;
-    resourceVersion: string;
-    data: Record<string, string>;
-}
-
-async function readCacerts(cluster: Cluster): Promise<Cacerts> {
-    const secret = JSON.parse((await cluster.kubectl(["get", "secret", "cacerts", "-n", "istio-system", "-o", "json"])).stdout);
-    const data = Object.fromEntries(Object.entries(secret.data as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
-    return { uid: secret.metadata.uid, resourceVersion: secret.metadata.resourceVersion, data };
-}
 
 /** `kubectl.kubernetes.io/restartedAt` of every Deployment, by namespace/name. */
 async function restartMarks(cluster: Cluster): Promise<Record<string, string | undefined>> {
@@ -62,22 +51,18 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
     try {
         await seedMesh(cluster);
         fakeIstiod.start();
-        ts = await createTestStack("rotation", program, {
-            clusterName: "e2e",
-            kubeconfig: cluster.kubeconfig,
-            kubectlPath: path.join(cluster.binDir, "kubectl"),
-            verifyProxyStatus: "false",
-            verifyWorkloadCertificates: "false",
+        ts = await createTestStack("rotation", program, localClusterConfig(cluster, "e2e", {
+            // RSA 4096, the default: the X.509 profile below is checked on it.
+            keyAlgorithm: "RSA",
             // FakeIstiod writes the ConfigMaps within a second; 20 s also keeps the timeout case short.
-            rootCertTimeoutSeconds: "20",
             rolloutTimeoutSeconds: "180",
-        });
+        }));
         const { stack } = ts;
         const log = (line: string) => t.diagnostic(line.trimEnd());
 
         // 1. A fresh stack.
         const first = await stack.up({ onOutput: log });
-        const v1 = await readCacerts(cluster);
+        const v1 = (await readSecret(cluster, "cacerts"))!;
         assert.deepEqual(Object.keys(v1.data).sort(), ["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]);
         fs.writeFileSync(path.join(scratch, "root-cert.pem"), v1.data["root-cert.pem"]);
         fs.writeFileSync(path.join(scratch, "cert-chain.pem"), v1.data["cert-chain.pem"]);
@@ -133,7 +118,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
             assert.ok(preview3.only("same").includes(kept), `${kept} is kept`);
         }
         await stack.up({ onOutput: log });
-        const v2 = await readCacerts(cluster);
+        const v2 = (await readSecret(cluster, "cacerts"))!;
         assert.equal(v2.uid, v1.uid, "same Secret object: updated in place");
         assert.notEqual(v2.resourceVersion, v1.resourceVersion);
         assert.equal(sha256Of(v2.data["root-cert.pem"]), sha256Of(v1.data["root-cert.pem"]), "root unchanged");
@@ -159,7 +144,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
             assert.match(err.message, /run `pulumi up` again/);
             return true;
         });
-        const v3 = await readCacerts(cluster);
+        const v3 = (await readSecret(cluster, "cacerts"))!;
         assert.notEqual(sha256Of(v3.data["root-cert.pem"]), sha256Of(v2.data["root-cert.pem"]), "cacerts carries the new root");
         const marks3 = await restartMarks(cluster);
         assert.notEqual(marks3["istio-system/istiod"], marks2["istio-system/istiod"], "a root change restarts istiod");
@@ -169,7 +154,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         const marks4 = await restartMarks(cluster);
         assert.notEqual(marks4["bookinfo/reviews"], marks3["bookinfo/reviews"], "the next up finished the restarts");
         await stack.preview({ expectNoChanges: true });
-        const v4 = await readCacerts(cluster);
+        const v4 = (await readSecret(cluster, "cacerts"))!;
         assert.equal(v4.uid, v1.uid);
         assert.notEqual(sha256Of(v4.data["ca-cert.pem"]), sha256Of(v2.data["ca-cert.pem"]), "intermediate changed");
         fs.writeFileSync(path.join(scratch, "root-cert.pem"), v4.data["root-cert.pem"]);
@@ -183,14 +168,14 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         await applyTrustState(stack, { keyVersion: 2, trustedKeyVersions: [2, 3], intermediateVersion: 2 });
         await assert.rejects(stack.preview(), /ISTIO_MULTIROOT_MESH=true/);
         await assert.rejects(stack.up(), /ISTIO_MULTIROOT_MESH=true/);
-        assert.equal((await readCacerts(cluster)).resourceVersion, v4.resourceVersion, "nothing was applied");
+        assert.equal((await readSecret(cluster, "cacerts"))!.resourceVersion, v4.resourceVersion, "nothing was applied");
         const stateAfterRefusal = JSON.stringify(await stack.exportStack());
         for (const kept of ["root-v2-cert", "intermediate-cert", "cacerts-secret", "mesh-restart-workloads"]) {
             assert.ok(stateAfterRefusal.includes(`::${kept}"`), `a refused up keeps ${kept} in the state`);
         }
         await cluster.kubectl(["set", "env", "deployment/istiod", "-n", "istio-system", "ISTIO_MULTIROOT_MESH=true"]);
         await cluster.kubectl(["rollout", "status", "deployment/istiod", "-n", "istio-system", "--timeout=120s"]);
-        const roots = (d: Cacerts) => bundleFingerprints(d.data["root-cert.pem"], "root-cert.pem");
+        const roots = (d: SecretView) => bundleFingerprints(d.data["root-cert.pem"], "root-cert.pem");
         const root2 = roots(v4)[0];
 
         // phase 1 "trust": root 3 added; signing (ca-cert.pem, cert-chain.pem) unchanged.
@@ -199,7 +184,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         assert.deepEqual(phase1.with("create"), ["root-v3", "root-v3-cert", "root-v3-key"]);
         assert.ok(phase1.only("same").includes("root-v2-cert") && phase1.only("same").includes("intermediate-cert"));
         await stack.up({ onOutput: log });
-        const p1 = await readCacerts(cluster);
+        const p1 = (await readSecret(cluster, "cacerts"))!;
         assert.equal(roots(p1).length, 2);
         assert.equal(roots(p1)[0], root2);
         assert.equal(p1.data["ca-cert.pem"], v4.data["ca-cert.pem"], "phase 1 does not change the signer");
@@ -212,7 +197,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         assert.ok(phase2.with("replace").includes("intermediate-cert"));
         assert.ok(phase2.only("same").includes("root-v2-cert") && phase2.only("same").includes("root-v3-cert"), "both roots survive phase 2");
         await stack.up({ onOutput: log });
-        const p2 = await readCacerts(cluster);
+        const p2 = (await readSecret(cluster, "cacerts"))!;
         assert.deepEqual(roots(p2), [root2, root3]);
         assert.notEqual(p2.data["root-cert.pem"], p1.data["root-cert.pem"], "phase 2 changes the bundle's bytes (A+B+B) so workloads re-sign");
         assert.equal(bundleFingerprints(p2.data["cert-chain.pem"], "chain")[1], root3, "the chain ends at root 3");
@@ -224,7 +209,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         assert.deepEqual(phase3.with("delete"), ["root-v2", "root-v2-cert", "root-v2-key"]);
         assert.equal(phase3.with("replace").filter((n) => n.startsWith("intermediate")).length, 0, "phase 3 keeps the signer");
         await stack.up({ onOutput: log });
-        const p3 = await readCacerts(cluster);
+        const p3 = (await readSecret(cluster, "cacerts"))!;
         assert.deepEqual(roots(p3), [root3]);
         assert.equal(p3.data["ca-cert.pem"], p2.data["ca-cert.pem"]);
         assert.equal(p3.uid, v1.uid, "one Secret object through every rotation");
@@ -248,7 +233,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
 
         // 6. destroy: the stack's resources go; cacerts stays (retainOnDelete), as after the manual procedure.
         await stack.destroy({ onOutput: log });
-        const after = await readCacerts(cluster);
+        const after = (await readSecret(cluster, "cacerts"))!;
         assert.equal(after.uid, v1.uid, "cacerts is left in place for istiod");
     } finally {
         await fakeIstiod.stop();

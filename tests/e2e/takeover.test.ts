@@ -5,33 +5,13 @@
 // backup in place. (No istiod/Envoy: FakeIstiod and the checks switched off, as in rotation.test.ts.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as path from "node:path";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, OpRecorder, TestStack } from "../support/engine";
 import { FakeIstiod } from "../support/fakeIstiod";
+import { localClusterConfig, readSecret } from "../support/localCluster";
 import { issuedBy, selfSignedCa, writeTemp } from "../support/testCerts";
 import { backupNameOf, BACKUP_SELECTOR } from "../../lib/cacertsFiles";
 import { inlineProgram as program } from "../../scripts/ca";
-
-interface SecretView {
-    uid: string;
-    /** base64, as the API server holds it. */
-    data: Record<string, string>;
-    labels: Record<string, string>;
-    annotations: Record<string, string>;
-}
-
-async function readSecret(cluster: Cluster, name: string): Promise<SecretView | undefined> {
-    const r = await cluster.kubectl(["get", "secret", name, "-n", "istio-system", "-o", "json"], { allowFailure: true });
-    if (r.code !== 0) {
-        return undefined;
-    }
-    const s = JSON.parse(r.stdout);
-    return { uid: s.metadata.uid, data: s.data ?? {}, labels: s.metadata.labels ?? {}, annotations: s.metadata.annotations ?? {} };
-}
-
-const decoded = (data: Record<string, string>): Record<string, string> =>
-    Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
 
 async function backupNames(cluster: Cluster): Promise<string[]> {
     const out = (await cluster.kubectl(["get", "secret", "-n", "istio-system", "-l", BACKUP_SELECTOR, "-o", "jsonpath={.items[*].metadata.name}"])).stdout;
@@ -53,18 +33,9 @@ test("takeover of a hand-made cacerts: backup before change, backup per rotation
             `--from-file=ca-cert.pem=${intermediate.certPath}`, `--from-file=ca-key.pem=${intermediate.keyPath}`,
             `--from-file=root-cert.pem=${root.certPath}`, `--from-file=cert-chain.pem=${chainPath}`]);
         const handMade = (await readSecret(cluster, "cacerts"))!;
-        const handMadeBackup = backupNameOf(decoded(handMade.data));
+        const handMadeBackup = backupNameOf(handMade.data);
 
-        ts = await createTestStack("takeover", program, {
-            clusterName: "e2e",
-            keyAlgorithm: "ECDSA",
-            kubeconfig: cluster.kubeconfig,
-            kubectlPath: path.join(cluster.binDir, "kubectl"),
-            verifyProxyStatus: "false",
-            verifyWorkloadCertificates: "false",
-            rootCertTimeoutSeconds: "20",
-            rolloutTimeoutSeconds: "120",
-        });
+        ts = await createTestStack("takeover", program, localClusterConfig(cluster, "e2e"));
         const { stack } = ts;
         const log = (line: string) => t.diagnostic(line.trimEnd());
 
@@ -90,7 +61,7 @@ test("takeover of a hand-made cacerts: backup before change, backup per rotation
         assert.equal(managed1.uid, handMade.uid, "the same Secret object, updated in place");
         assert.notEqual(managed1.data["ca-cert.pem"], handMade.data["ca-cert.pem"], "cacerts now holds the program's intermediate");
         assert.notEqual(managed1.data["root-cert.pem"], handMade.data["root-cert.pem"], "and its root");
-        assert.match(decoded(managed1.data)["ca-cert.pem"], /BEGIN CERTIFICATE/);
+        assert.match(managed1.data["ca-cert.pem"], /BEGIN CERTIFICATE/);
 
         // 3. A no-op: nothing changes, the backup step is not shown as changed, no takeover warning.
         let noopText = "";
@@ -100,7 +71,7 @@ test("takeover of a hand-made cacerts: backup before change, backup per rotation
         // 4. Intermediate rotation: the first managed content is backed up before it is replaced.
         await stack.setConfig("istio-ca:intermediateVersion", { value: "2" });
         await stack.up({ onOutput: log });
-        const managedBackup = backupNameOf(decoded(managed1.data));
+        const managedBackup = backupNameOf(managed1.data);
         const backup2 = await readSecret(cluster, managedBackup);
         assert.ok(backup2, `${managedBackup} exists`);
         assert.deepEqual(backup2.data, managed1.data, "the second backup holds the first managed content");
@@ -121,7 +92,7 @@ test("takeover of a hand-made cacerts: backup before change, backup per rotation
         assert.equal(managed3.uid, handMade.uid);
         assert.equal(restored.outputs.restoredFrom.value.secret, `istio-system/${managedBackup}`);
         assert.deepEqual(restored.outputs.trustState.value, { keyVersion: 1, trustedKeyVersions: [1], intermediateVersion: 2 }, "trustState stays as the config says");
-        const beforeRestore = backupNameOf(decoded(managed2.data));
+        const beforeRestore = backupNameOf(managed2.data);
         assert.deepEqual((await readSecret(cluster, beforeRestore))?.data, managed2.data, "the content replaced by the restore was backed up too");
 
         // 6. Removing the key serves the generated material again.

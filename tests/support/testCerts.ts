@@ -76,3 +76,18 @@ export function istiodSelfSignedCa(trustDomain = "cluster.local"): TestCa {
         "-subj", `/O=${trustDomain}`, "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,digitalSignature"]);
     return read(id);
 }
+
+/** A cacerts made by hand (Istio's Makefile way): an intermediate under `root`, and its four files. */
+export function handMadeCacerts(root: TestCa = selfSignedCa("Hand Root")): { root: TestCa; intermediate: TestCa; files: Record<string, string> } {
+    const intermediate = issuedBy(root, "/O=Istio/CN=Intermediate CA/L=by-hand");
+    return {
+        root,
+        intermediate,
+        files: {
+            "ca-cert.pem": intermediate.certPem,
+            "ca-key.pem": intermediate.keyPem,
+            "root-cert.pem": root.certPem,
+            "cert-chain.pem": intermediate.certPem + root.certPem,
+        },
+    };
+}

@@ -7,25 +7,11 @@ import { BACKUP_SELECTOR, backupName, backupNameOf, cacertsFingerprint, publicCo
 import { Kubectl, ToolError } from "../../lib/kubectl";
 import { parseConfig } from "../../components/config";
 import { BACKUP_STEP, readStepSettings, stepEnvironment } from "../../lib/stepEnv";
-import { issuedBy, openssl, selfSignedCa, TestCa } from "../support/testCerts";
+import { handMadeCacerts, openssl } from "../support/testCerts";
 
 const KEY_MARKER = ["PRIVATE", "KEY"].join(" ");
 const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
 
-function handMade(): { root: TestCa; intermediate: TestCa; files: Record<string, string> } {
-    const root = selfSignedCa("Hand Root");
-    const intermediate = issuedBy(root, "/O=Istio/CN=Intermediate CA/L=by-hand");
-    return {
-        root,
-        intermediate,
-        files: {
-            "ca-cert.pem": intermediate.certPem,
-            "ca-key.pem": intermediate.keyPem,
-            "root-cert.pem": root.certPem,
-            "cert-chain.pem": intermediate.certPem + root.certPem,
-        },
-    };
-}
 
 const secretOf = (files: Record<string, string>): SecretObject => ({
     metadata: { name: "cacerts", namespace: "istio-system", uid: "u-1", resourceVersion: "42" },
@@ -34,7 +20,7 @@ const secretOf = (files: Record<string, string>): SecretObject => ({
 });
 
 test("a backup is named after the SHA-256 of ca-cert.pem's DER, as openssl prints it", () => {
-    const { intermediate, files } = handMade();
+    const { intermediate, files } = handMadeCacerts();
     const opensslFp = openssl(["x509", "-in", intermediate.certPath, "-noout", "-fingerprint", "-sha256"]).split("=")[1].trim().replace(/:/g, "").toLowerCase();
     const asBuffers = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, Buffer.from(v)]));
     assert.equal(cacertsFingerprint(asBuffers), opensslFp);
@@ -52,7 +38,7 @@ test("without a parsable ca-cert.pem the name comes from the raw content", () =>
 });
 
 test("the manifest copies type and data as read (base64, byte for byte), labelled, annotated, immutable", () => {
-    const { files } = handMade();
+    const { files } = handMadeCacerts();
     const source = secretOf({ ...files, "extra.txt": "\u00ff binary-ish" });
     const now = new Date("2026-11-25T10:00:00Z");
     const m = backupManifest(source, "istio-system", now) as any;
@@ -102,7 +88,7 @@ test("no cacerts: nothing to back up, nothing created", async () => {
 });
 
 test("a backup is created with the manifest on stdin; no key material on the command line", async () => {
-    const { files } = handMade();
+    const { files } = handMadeCacerts();
     const source = secretOf(files);
     const { kubectl, calls } = fakeKubectl([() => JSON.stringify(source), () => "secret/x\n"]);
     const r = await backupCacerts({ kubectl, namespace: "istio-system", log: quiet });
@@ -118,7 +104,7 @@ test("a backup is created with the manifest on stdin; no key material on the com
 });
 
 test("an existing backup is kept: same content is fine, other content is reported, never overwritten", async () => {
-    const { files } = handMade();
+    const { files } = handMadeCacerts();
     const source = secretOf(files);
     const exists = new ToolError('kubectl create -f - -o name failed: Error from server (AlreadyExists): error when creating "STDIN": secrets "x" already exists');
     const same = fakeKubectl([() => JSON.stringify(source), () => exists, () => JSON.stringify({ ...source, metadata: { name: "b" } })]);
@@ -134,7 +120,7 @@ test("an existing backup is kept: same content is fine, other content is reporte
 });
 
 test("any other kubectl failure fails the step (and so the up, before cacerts changes)", async () => {
-    const { files } = handMade();
+    const { files } = handMadeCacerts();
     const { kubectl } = fakeKubectl([() => JSON.stringify(secretOf(files)), () => new ToolError("kubectl create -f - failed: secrets is forbidden")]);
     await assert.rejects(backupCacerts({ kubectl, namespace: "istio-system", log: quiet }), /forbidden/);
 });
@@ -154,7 +140,7 @@ test("the backup step's environment: namespace and cluster access only", () => {
 });
 
 test("an existing backup the identity may not read (create-only RBAC) is kept and does not fail the step", async () => {
-    const { files } = handMade();
+    const { files } = handMadeCacerts();
     const exists = new ToolError('kubectl create -f - -o name failed: Error from server (AlreadyExists): secrets "x" already exists');
     const forbidden = new ToolError('kubectl get secret x failed: Error from server (Forbidden): secrets "x" is forbidden');
     const { kubectl } = fakeKubectl([() => JSON.stringify(secretOf(files)), () => exists, () => forbidden]);

@@ -11,7 +11,7 @@ import { ConfigError, parseConfig } from "../../components/config";
 import { backupNameOf, publicContentHash } from "../../lib/cacertsFiles";
 import { bundleFingerprints, formatFingerprint } from "../../lib/pem";
 import { TrustState } from "../../lib/rotation";
-import { issuedBy, selfSignedCa } from "../support/testCerts";
+import { handMadeCacerts, selfSignedCa } from "../support/testCerts";
 
 const world = setupMocks({});
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -20,16 +20,6 @@ const { istioCa, stackOutputs } = require("../../components/program") as typeof 
 const KEY_MARKER = ["PRIVATE", "KEY"].join(" ");
 const steady: TrustState = { keyVersion: 1, trustedKeyVersions: [1], intermediateVersion: 1 };
 
-function handMade(): Record<string, string> {
-    const root = selfSignedCa("Hand Root");
-    const intermediate = issuedBy(root, "/O=Istio/CN=Intermediate CA/L=by-hand");
-    return {
-        "ca-cert.pem": intermediate.certPem,
-        "ca-key.pem": intermediate.keyPem,
-        "root-cert.pem": root.certPem,
-        "cert-chain.pem": intermediate.certPem + root.certPem,
-    };
-}
 
 async function deploy(values: Record<string, string>, previous: TrustState | undefined, cluster: ClusterFacts) {
     const before = world.resources.length;
@@ -72,7 +62,7 @@ test("the backup step runs before cacerts changes, triggered by the new content'
 });
 
 test("first up over a hand-made cacerts: backup announced, root swap said loudly, nothing refused", async () => {
-    const existing = handMade();
+    const existing = handMadeCacerts().files;
     const r = await deploy({}, undefined, clusterFacts({ cacerts: { name: "cacerts", data: existing } }));
     assert.equal(r.error, undefined);
     const text = r.warnings.join("\n");
@@ -83,9 +73,7 @@ test("first up over a hand-made cacerts: backup announced, root swap said loudly
 });
 
 test("first up adopting the existing root (istio-ca:rootCertPem/rootKeyPem): no root swap", async () => {
-    const root = selfSignedCa("Adopted Root");
-    const intermediate = issuedBy(root, "/O=Istio/CN=Intermediate CA/L=by-hand");
-    const existing = { "ca-cert.pem": intermediate.certPem, "ca-key.pem": intermediate.keyPem, "root-cert.pem": root.certPem, "cert-chain.pem": intermediate.certPem + root.certPem };
+    const { root, files: existing } = handMadeCacerts(selfSignedCa("Adopted Root"));
     const r = await deploy({ rootCertPem: root.certPem, rootKeyPem: root.keyPem }, undefined, clusterFacts({ cacerts: { name: "cacerts", data: existing } }));
     assert.equal(r.error, undefined);
     assert.doesNotMatch(r.warnings.join("\n"), /ROOT SWAP/);
@@ -93,7 +81,7 @@ test("first up adopting the existing root (istio-ca:rootCertPem/rootKeyPem): no 
 });
 
 test("first up over an incomplete cacerts: refused before anything is registered; replaceInvalidCacerts proceeds", async () => {
-    const existing = handMade();
+    const existing = handMadeCacerts().files;
     delete existing["cert-chain.pem"];
     const facts = clusterFacts({ cacerts: { name: "cacerts", data: existing } });
     const refused = await deploy({}, undefined, facts);
@@ -106,10 +94,10 @@ test("first up over an incomplete cacerts: refused before anything is registered
 });
 
 test("restore: cacerts gets the backup's four files, the key stays secret, the generated material stays registered", async () => {
-    const backup: Record<string, string> = { ...handMade(), "note.txt": "not copied" };
+    const backup: Record<string, string> = { ...handMadeCacerts().files, "note.txt": "not copied" };
     const name = backupNameOf(backup);
     const r = await deploy({ restoreCacertsFrom: name, verifyWorkloadCertificates: "true" }, steady,
-        clusterFacts({ cacerts: { name: "cacerts", data: handMade() }, restoreSource: { name, data: backup } }));
+        clusterFacts({ cacerts: { name: "cacerts", data: handMadeCacerts().files }, restoreSource: { name, data: backup } }));
     assert.equal(r.error, undefined);
     const secret = r.named(SECRET, "cacerts-secret")!;
     const stringData = secret.inputs.stringData as Record<string, pulumi.Output<string>>;
@@ -149,7 +137,7 @@ test("restore from a missing or broken backup is refused before anything is regi
     const missing = await deploy({ restoreCacertsFrom: "cacerts-backup-000000000000" }, steady, clusterFacts());
     assert.match(missing.error!.message, /istio-ca:restoreCacertsFrom: Secret istio-system\/cacerts-backup-000000000000 does not exist/);
     assert.deepEqual(missing.registered, []);
-    const broken = { ...handMade(), "ca-key.pem": handMade()["ca-key.pem"] };
+    const broken = { ...handMadeCacerts().files, "ca-key.pem": handMadeCacerts().files["ca-key.pem"] };
     const mismatched = await deploy({ restoreCacertsFrom: "cacerts-backup-1" }, steady, clusterFacts({ restoreSource: { name: "cacerts-backup-1", data: broken } }));
     assert.match(mismatched.error!.message, /Secret istio-system\/cacerts-backup-1 cannot be restored.*ca-key\.pem is not the key of ca-cert\.pem/s);
     assert.deepEqual(mismatched.registered, []);

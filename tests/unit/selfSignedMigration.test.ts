@@ -9,7 +9,7 @@ import { parseConfig } from "../../components/config";
 import { meshEnablesXdsAgent, type ClusterFacts } from "../../lib/preflight";
 import { bundleFingerprints, splitCertificates } from "../../lib/pem";
 import { TrustState } from "../../lib/rotation";
-import { issuedBy, istiodSelfSignedCa, selfSignedCa } from "../support/testCerts";
+import { handMadeCacerts, istiodSelfSignedCa } from "../support/testCerts";
 
 const world = setupMocks({});
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -107,11 +107,7 @@ test("the default config on a mesh running on istiod's CA is the immediate swap:
 });
 
 test("a cluster that already has cacerts is not taken for istiod's CA", async () => {
-    const handMadeRoot = selfSignedCa("Hand-made Root");
-    const handMade = issuedBy(handMadeRoot, "/O=Istio/CN=Intermediate CA");
-    const cluster = onIstiodCa({ cacerts: { name: "cacerts", data: {
-        "ca-cert.pem": handMade.certPem, "ca-key.pem": handMade.keyPem, "root-cert.pem": handMadeRoot.certPem, "cert-chain.pem": handMade.certPem + handMadeRoot.certPem,
-    } } });
+    const cluster = onIstiodCa({ cacerts: { name: "cacerts", data: handMadeCacerts().files } });
     const r = await deploy({ keyVersion: "0", trustedKeyVersions: "[0,1]" }, cluster);
     assert.equal(r.outputs?.transition.kind ?? "refused", "initial");
 });

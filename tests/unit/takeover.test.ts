@@ -7,19 +7,10 @@ import { backupNameOf } from "../../lib/cacertsFiles";
 import { bundleFingerprints, formatFingerprint } from "../../lib/pem";
 import { cacertsContentProblems, restoreSource } from "../../lib/restore";
 import { isRootSwap, planTakeover, TakeoverInput } from "../../lib/takeover";
-import { issuedBy, selfSignedCa, TestCa } from "../support/testCerts";
+import { handMadeCacerts, issuedBy, selfSignedCa } from "../support/testCerts";
 
 const KEY_MARKER = ["PRIVATE", "KEY"].join(" ");
 
-function cacerts(root: TestCa = selfSignedCa("Hand Root")): Record<string, string> {
-    const intermediate = issuedBy(root, "/O=Istio/CN=Intermediate CA/L=by-hand");
-    return {
-        "ca-cert.pem": intermediate.certPem,
-        "ca-key.pem": intermediate.keyPem,
-        "root-cert.pem": root.certPem,
-        "cert-chain.pem": intermediate.certPem + root.certPem,
-    };
-}
 
 const input = (overrides: Partial<TakeoverInput>): TakeoverInput => ({
     namespace: "istio-system",
@@ -31,11 +22,11 @@ const input = (overrides: Partial<TakeoverInput>): TakeoverInput => ({
 
 test("nothing to take over: no cacerts, or the stack deployed it before", () => {
     assert.deepEqual(planTakeover(input({})), { kind: "none" });
-    assert.deepEqual(planTakeover(input({ existing: { data: cacerts() }, deployedBefore: true })), { kind: "none" });
+    assert.deepEqual(planTakeover(input({ existing: { data: handMadeCacerts().files }, deployedBefore: true })), { kind: "none" });
 });
 
 test("takeover with a generated root: backup named, loud root swap, exact commands to adopt the root instead", () => {
-    const data = cacerts();
+    const data = handMadeCacerts().files;
     const plan = planTakeover(input({ existing: { data } }));
     assert.equal(plan.kind, "takeover");
     if (plan.kind !== "takeover") return;
@@ -53,7 +44,7 @@ test("takeover with a generated root: backup named, loud root swap, exact comman
 });
 
 test("the backup name the warning announces is the one the backup step creates", () => {
-    const data = cacerts();
+    const data = handMadeCacerts().files;
     const plan = planTakeover(input({ existing: { data } }));
     const manifest = backupManifest({ metadata: { name: "cacerts" }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString("base64")])) }, "istio-system", new Date()) as { metadata: { name: string } };
     assert.equal(plan.kind === "takeover" && plan.backup, manifest.metadata.name);
@@ -61,7 +52,7 @@ test("the backup name the warning announces is the one the backup step creates",
 
 test("takeover keeping the existing root (external root = the existing one): no root swap", () => {
     const root = selfSignedCa("Kept Root");
-    const data = cacerts(root);
+    const data = handMadeCacerts(root).files;
     const plan = planTakeover(input({ existing: { data }, newTrustBundlePem: root.certPem, newRootsSource: "the root of istio-ca:rootCertPem" }));
     assert.equal(plan.kind === "takeover" && plan.rootSwap, false);
     assert.equal(plan.kind === "takeover" && plan.warnings.some((w) => /ROOT SWAP/.test(w)), false);
@@ -73,7 +64,7 @@ test("takeover keeping the existing root (external root = the existing one): no 
 
 test("an existing multi-root bundle: the adopt advice says to keep only the signing root", () => {
     const root = selfSignedCa("Signing Root");
-    const data = { ...cacerts(root), "root-cert.pem": root.certPem + selfSignedCa("Old Root").certPem };
+    const data = { ...handMadeCacerts(root).files, "root-cert.pem": root.certPem + selfSignedCa("Old Root").certPem };
     const plan = planTakeover(input({ existing: { data } }));
     const swap = plan.kind === "takeover" ? plan.warnings.find((w) => /ROOT SWAP/.test(w))! : "";
     assert.match(swap, /holds 2 roots and istio-ca:rootCertPem takes exactly one/);
@@ -81,7 +72,7 @@ test("an existing multi-root bundle: the adopt advice says to keep only the sign
 });
 
 test("an incomplete cacerts is refused, naming the Secret, the missing keys and both ways forward", () => {
-    const data = cacerts();
+    const data = handMadeCacerts().files;
     delete data["ca-key.pem"];
     delete data["cert-chain.pem"];
     const plan = planTakeover(input({ existing: { data } }));
@@ -95,7 +86,7 @@ test("an incomplete cacerts is refused, naming the Secret, the missing keys and 
 });
 
 test("files that do not parse are refused too; replaceInvalidCacerts takes it over with a warning", () => {
-    const data = { ...cacerts(), "root-cert.pem": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "ca-key.pem": "garbage" };
+    const data = { ...handMadeCacerts().files, "root-cert.pem": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "ca-key.pem": "garbage" };
     const refused = planTakeover(input({ existing: { data } }));
     assert.equal(refused.kind, "refuse");
     assert.match(refused.kind === "refuse" ? refused.message : "", /root-cert\.pem: certificate #1 does not parse/);
@@ -110,7 +101,7 @@ test("files that do not parse are refused too; replaceInvalidCacerts takes it ov
 // Restore (rollback) validation
 
 test("a complete, consistent backup can be restored", () => {
-    const data = cacerts();
+    const data = handMadeCacerts().files;
     assert.deepEqual(cacertsContentProblems(data), []);
     const files = restoreSource("cacerts-backup-abc", "istio-system", { name: "cacerts-backup-abc", data: { ...data, "extra": "ignored" } }, "the test cluster");
     assert.deepEqual(files, {
@@ -120,7 +111,7 @@ test("a complete, consistent backup can be restored", () => {
 
 test("restore refuses a key of another certificate, a chain that does not start with ca-cert.pem or reach a root, a leaf", () => {
     const root = selfSignedCa("Root R");
-    const good = cacerts(root);
+    const good = handMadeCacerts(root).files;
     const other = issuedBy(root, "/O=Istio/CN=Other Intermediate");
     assert.match(cacertsContentProblems({ ...good, "ca-key.pem": other.keyPem }).join("\n"), /ca-key\.pem is not the key of ca-cert\.pem/);
     assert.match(cacertsContentProblems({ ...good, "cert-chain.pem": other.certPem + root.certPem }).join("\n"), /cert-chain\.pem does not start with ca-cert\.pem/);
@@ -136,7 +127,7 @@ test("restore refuses a key of another certificate, a chain that does not start 
 });
 
 test("restore errors name istio-ca:restoreCacertsFrom and the Secret, never quote a key", () => {
-    const data = cacerts();
+    const data = handMadeCacerts().files;
     delete data["root-cert.pem"];
     assert.throws(() => restoreSource("cacerts-backup-abc", "istio-system", { name: "cacerts-backup-abc", data }, "the test cluster"), (err: Error) => {
         assert.match(err.message, /^istio-ca:restoreCacertsFrom: Secret istio-system\/cacerts-backup-abc cannot be restored/);
@@ -152,7 +143,7 @@ test("restore errors name istio-ca:restoreCacertsFrom and the Secret, never quot
 });
 
 test("an expired ca-cert.pem is not restored", () => {
-    const data = cacerts();
+    const data = handMadeCacerts().files;
     const later = new Date(Date.now() + 400 * 86_400_000);
     assert.match(cacertsContentProblems(data, later).join("\n"), /ca-cert\.pem .* expired on/);
 });

@@ -1,0 +1,47 @@
+// What end-to-end tests configure for, and read back from, a local test cluster (tests/harness).
+import * as path from "node:path";
+import type { Cluster } from "../harness/cluster";
+
+/**
+ * Config of a cluster stack against a local cluster. No istiod or Envoy runs there, so the proxy
+ * checks are off (their logic is unit-tested on real istioctl output); FakeIstiod writes the root
+ * ConfigMaps within a second, so short waits keep timeout cases short; ECDSA keys are fast.
+ */
+export function localClusterConfig(cluster: Cluster, clusterName: string, overrides: Record<string, string> = {}): Record<string, string> {
+    return {
+        clusterName,
+        keyAlgorithm: "ECDSA",
+        kubeconfig: cluster.kubeconfig,
+        kubectlPath: path.join(cluster.binDir, "kubectl"),
+        verifyProxyStatus: "false",
+        verifyWorkloadCertificates: "false",
+        rootCertTimeoutSeconds: "20",
+        rolloutTimeoutSeconds: "120",
+        ...overrides,
+    };
+}
+
+export interface SecretView {
+    uid: string;
+    resourceVersion: string;
+    /** Decoded values by file name. */
+    data: Record<string, string>;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+}
+
+/** A Secret as the API server holds it now (undefined: there is none). */
+export async function readSecret(cluster: Cluster, name: string, namespace = "istio-system"): Promise<SecretView | undefined> {
+    const r = await cluster.kubectl(["get", "secret", name, "-n", namespace, "-o", "json"], { allowFailure: true });
+    if (r.code !== 0) {
+        return undefined;
+    }
+    const s = JSON.parse(r.stdout);
+    return {
+        uid: s.metadata.uid,
+        resourceVersion: s.metadata.resourceVersion,
+        data: Object.fromEntries(Object.entries((s.data ?? {}) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")])),
+        labels: s.metadata.labels ?? {},
+        annotations: s.metadata.annotations ?? {},
+    };
+}
