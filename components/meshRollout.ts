@@ -18,13 +18,17 @@ export interface MeshRolloutArgs {
 
 /**
  * Which steps run, and which change re-runs each. A changed trust bundle (any root change) runs
- * everything, as the manual procedure does. An intermediate-only change relies on istiod's hot
- * reload (Istio 1.19+): istiod is restarted only when configured, the root ConfigMaps do not
- * change, and workloads are restarted unless configured not to.
+ * everything, as the manual procedure does. An intermediate-only change does not touch the root
+ * ConfigMaps; workloads are restarted unless configured not to, and then istiod is restarted
+ * first: istiod hot-reloads a new intermediate only once the kubelet has synced the mounted Secret
+ * (a minute or more after the update), so workloads restarted before that get certificates from
+ * the intermediate being retired. A new istiod pod mounts the Secret as it is now and signs with
+ * it from its start (measured with real istiod: tests/e2e/realIstio.test.ts).
  */
 export function stepTriggers(config: IstioCaConfig, trustBundleHash: pulumi.Input<string>, signerHash: pulumi.Input<string>): Map<StepName, pulumi.Input<string>[]> {
     const steps = new Map<StepName, pulumi.Input<string>[]>();
-    steps.set("restart-istiod", config.restartIstiodOnIntermediateRotation ? [trustBundleHash, signerHash] : [trustBundleHash]);
+    const restartIstiodForSigner = config.restartIstiodOnIntermediateRotation || config.restartWorkloadsOnIntermediateRotation;
+    steps.set("restart-istiod", restartIstiodForSigner ? [trustBundleHash, signerHash] : [trustBundleHash]);
     if (config.verify.rootCertConfigMaps) {
         steps.set("wait-root-cert", [trustBundleHash]);
     }

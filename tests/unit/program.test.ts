@@ -97,8 +97,9 @@ test("the steps run in order, each after the previous, triggered by hashes of th
     assert.match(bundle, /^[0-9a-f]{64}$/);
     assert.notEqual(bundle, signer);
     const expectedTriggers: Record<string, string[]> = {
-        // istiod hot-reloads a new intermediate: only a new trust bundle restarts it by default.
-        "restart-istiod": [bundle],
+        // Workloads restart on a new intermediate by default, so istiod restarts first (it would
+        // otherwise sign with the old intermediate until the kubelet syncs its mounted Secret).
+        "restart-istiod": [bundle, signer],
         "wait-root-cert": [bundle],
         "restart-workloads": [bundle, signer],
         "verify-proxies": [bundle, signer],
