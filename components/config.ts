@@ -76,6 +76,8 @@ export interface IstioCaConfig {
     restartWorkloadsOnIntermediateRotation: boolean;
     kubectlPath: string;
     istioctlPath: string;
+    /** istioctl --xds-address: istiod's xDS address, instead of a port-forward to its pod. */
+    istioctlXdsAddress?: string;
     verify: VerificationConfig;
     /** A backup Secret (Istio namespace) whose four files cacerts gets instead of the generated ones: a rollback. */
     restoreCacertsFrom?: string;
@@ -314,6 +316,7 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
         restartWorkloadsOnIntermediateRotation: boolean(raw, p, "restartWorkloadsOnIntermediateRotation", true),
         kubectlPath: optionalString(raw, "kubectlPath") ?? "kubectl",
         istioctlPath: optionalString(raw, "istioctlPath") ?? "istioctl",
+        istioctlXdsAddress: optionalString(raw, "istioctlXdsAddress"),
         verify: {
             rootCertConfigMaps: boolean(raw, p, "verifyRootCertConfigMaps", true),
             proxyStatus: boolean(raw, p, "verifyProxyStatus", true),

@@ -42,6 +42,8 @@ function need(expected: ExpectedCa, key: keyof ExpectedCa, step: StepName | Back
 export interface StepSettings {
     kubectl: string;
     istioctl: string;
+    /** istioctl --xds-address (undefined: istioctl port-forwards to istiod). */
+    istioctlXdsAddress?: string;
     kubeconfig?: string;
     context?: string;
     istioNamespace: string;
@@ -62,6 +64,7 @@ export interface StepSettings {
 const E = {
     kubectl: "ISTIO_CA_KUBECTL",
     istioctl: "ISTIO_CA_ISTIOCTL",
+    istioctlXdsAddress: "ISTIO_CA_ISTIOCTL_XDS_ADDRESS",
     kubeconfig: "ISTIO_CA_KUBECONFIG",
     context: "ISTIO_CA_CONTEXT",
     istioNamespace: "ISTIO_CA_ISTIO_NAMESPACE",
@@ -115,6 +118,9 @@ export function stepEnvironment(config: IstioCaConfig, expected: ExpectedCa, ste
             break;
         case "verify-proxies":
             env[E.istioctl] = config.istioctlPath;
+            if (config.istioctlXdsAddress) {
+                env[E.istioctlXdsAddress] = config.istioctlXdsAddress;
+            }
             env[E.proxyStatusTimeout] = String(config.verify.proxyStatusTimeoutSeconds);
             break;
         case "verify-workload-certs":
@@ -157,6 +163,7 @@ export function readStepSettings(env: NodeJS.ProcessEnv): StepSettings {
     return {
         kubectl: env[E.kubectl] || "kubectl",
         istioctl: env[E.istioctl] || "istioctl",
+        istioctlXdsAddress: env[E.istioctlXdsAddress] || undefined,
         kubeconfig: env[E.kubeconfig] || undefined,
         context: env[E.context] || undefined,
         istioNamespace: required(env, E.istioNamespace),

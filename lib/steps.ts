@@ -227,6 +227,9 @@ export async function verifyProxies(ctx: StepContext): Promise<{ proxies: number
     if (settings.context) {
         args.push("--context", settings.context);
     }
+    if (settings.istioctlXdsAddress) {
+        args.push("--xds-address", settings.istioctlXdsAddress);
+    }
     const result = await pollUntil(async () => {
         let report = parseProxyStatus(await runTool(settings.istioctl, args, "istioctl", "istio-ca:istioctlPath"));
         if (!report.syncReported) {

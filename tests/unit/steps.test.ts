@@ -35,6 +35,17 @@ test("step settings survive the trip through the command environment", () => {
     assert.equal(gate.trustBundlePem, a + b);
 });
 
+test("istioctlXdsAddress reaches only verify-proxies, as istioctl's --xds-address", () => {
+    const config = parseConfig((k) => ({ clusterName: "c", istioctlXdsAddress: "127.0.0.1:15012" } as Record<string, string>)[k]);
+    const expected = { signingCertPem: "S", trustBundlePem: selfSignedCa("Root A").certPem };
+    assert.equal(readStepSettings(stepEnvironment(config, expected, "verify-proxies")).istioctlXdsAddress, "127.0.0.1:15012");
+    for (const step of ["restart-istiod", "restart-workloads", "verify-workload-certs"] as const) {
+        assert.equal(readStepSettings(stepEnvironment(config, expected, step)).istioctlXdsAddress, undefined, step);
+    }
+    const unset = parseConfig((k) => ({ clusterName: "c" } as Record<string, string>)[k]);
+    assert.equal(readStepSettings(stepEnvironment(unset, expected, "verify-proxies")).istioctlXdsAddress, undefined);
+});
+
 test("a step run outside the program says which variable is missing", () => {
     assert.throws(() => readStepSettings({}), /ISTIO_CA_ISTIO_NAMESPACE is not set/);
 });
