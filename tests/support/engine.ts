@@ -46,7 +46,8 @@ export async function createTestStack(
     prefix: string,
     program: automation.PulumiFn,
     config: Record<string, string>,
-    opts: { backendDir?: string } = {},
+    /** env: extra environment of the CLI, hence of the providers and the step commands (e.g. ISTIOCTL_XDS_ADDRESS). */
+    opts: { backendDir?: string; env?: Record<string, string> } = {},
 ): Promise<TestStack> {
     // Stacks that reference each other (a root stack and its cluster stacks) share one backend.
     const ownsBackend = opts.backendDir === undefined;
@@ -57,6 +58,7 @@ export async function createTestStack(
         ...env,
         PULUMI_BACKEND_URL: `file://${backendDir}`,
         PULUMI_CONFIG_PASSPHRASE: "istio-ca-e2e-passphrase",
+        ...opts.env,
     };
     // The Automation API runs `pulumi` from PATH; make this process's PATH the toolchain's.
     process.env.PATH = env.PATH;

@@ -36,12 +36,21 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	bootstrap, err := localBootstrap(dir, *wait)
-	if err != nil {
-		log.Fatal(err)
+	var bootstrap []byte
+	if os.Getenv("GRPC_XDS_BOOTSTRAP_CONFIG") == "" {
+		if bootstrap, err = localBootstrap(dir, *wait); err != nil {
+			log.Fatal(err)
+		}
 	}
-	// Read when the first xDS client is created (at the channel's first connect), not at init.
-	os.Setenv("GRPC_XDS_BOOTSTRAP_CONFIG", string(bootstrap))
+	// gRPC reads its bootstrap variables once, at package init: start again with the variable set.
+	if os.Getenv("GRPC_XDS_BOOTSTRAP_CONFIG") == "" {
+		self, err := os.Executable()
+		if err != nil {
+			log.Fatal(err)
+		}
+		env := append(os.Environ(), "GRPC_XDS_BOOTSTRAP_CONFIG="+string(bootstrap))
+		log.Fatal(syscall.Exec(self, os.Args, env))
+	}
 	conn, err := grpc.NewClient("xds:///"+*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		log.Fatalf("grpc client for %s: %v", *target, err)

@@ -1,0 +1,318 @@
+// Real istiod (pilot-discovery, built from istio.io/istio by scripts/toolchain/istio.sh) in the local
+// cluster. kwok runs the istiod Deployment's pods as fakes; this supervisor plays the kubelet for the
+// newest of them: it runs pilot-discovery on loopback against the local API server while that pod
+// exists, with the pod's container environment (ISTIO_MULTIROOT_MESH, ...), mounts the `cacerts`
+// Secret into its cert directory (ROOT_CA_DIR) the way the kubelet does, atomically and after a
+// configurable delay (a real kubelet takes up to a minute or more to sync a changed Secret into a
+// running pod; a new pod mounts it as it is), and starts a new process when a new pod replaces the
+// old one (a rollout restart). What istiod then does with the files is istiod's own business:
+// accept, hot-reload, refuse, write istio-ca-root-cert into every namespace, sign CSRs.
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { Cluster } from "./cluster";
+import { readVersions } from "./cluster";
+import { KubeWatch, secretFiles, writeVolumeAtomically } from "./kubelet";
+
+/** Where scripts/toolchain/istio.sh puts pilot-discovery, pilot-agent, istioctl, grpc-xds-client. */
+export function findIstioBinDir(): string {
+    if (process.env.ISTIO_CA_ISTIO_BIN_DIR) return process.env.ISTIO_CA_ISTIO_BIN_DIR;
+    const v = readVersions().ISTIO_MODULE_VERSION;
+    if (!v) throw new Error("scripts/toolchain/versions.env does not set ISTIO_MODULE_VERSION");
+    const cache = process.env.ISTIO_CA_CACHE || path.join(os.homedir(), ".cache", "istio-ca");
+    return path.join(cache, `istio-${v}`, "bin");
+}
+
+export function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const srv = net.createServer();
+        srv.unref();
+        srv.on("error", reject);
+        srv.listen(0, "127.0.0.1", () => {
+            const addr = srv.address();
+            srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
+        });
+    });
+}
+
+export function sleep(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The environment a process started by the rig gets: nothing of the test's (no PULUMI_*, no KUBERNETES_SERVICE_HOST). */
+export function rigEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+    return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...extra };
+}
+
+/** Stops a process group: SIGTERM, then SIGKILL after graceMs. */
+export async function stopProcess(child: ChildProcess | undefined, graceMs = 5000): Promise<void> {
+    if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    try {
+        process.kill(-child.pid, "SIGTERM");
+    } catch {
+        return;
+    }
+    const timer = setTimeout(() => {
+        try {
+            process.kill(-child.pid!, "SIGKILL");
+        } catch {
+            /* gone */
+        }
+    }, graceMs);
+    await exited;
+    clearTimeout(timer);
+}
+
+/** utime + stime of a live process, in seconds (0 when it is gone). Linux /proc. */
+export function processCpuSeconds(pid: number | undefined): number {
+    if (pid === undefined) return 0;
+    try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks: USER_HZ is 100 on Linux
+    } catch {
+        return 0;
+    }
+}
+
+/** Kills process groups when the test process exits without stopping the rig. */
+export const orphans = new Set<number>();
+process.on("exit", () => {
+    for (const pgid of orphans) {
+        try {
+            process.kill(-pgid, "SIGKILL");
+        } catch {
+            /* gone */
+        }
+    }
+});
+
+interface PodView {
+    metadata: { name: string; uid: string; creationTimestamp: string; deletionTimestamp?: string };
+    spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] };
+}
+
+export interface RealIstiodOptions {
+    binDir?: string;
+    istioNamespace?: string;
+    /** The kubelet's delay between a change of cacerts and the files in a running istiod (default 0). */
+    secretSyncDelayMs?: number;
+    /** istiod's CLUSTER_ID (multicluster: one per cluster). */
+    clusterId?: string;
+    /** istiod's credentials (default: the cluster's admin kubeconfig). */
+    kubeconfig?: string;
+    log?: (line: string) => void;
+}
+
+export class RealIstiod {
+    readonly dir: string;
+    readonly certDir: string;
+    readonly logFile: string;
+    /** 127.0.0.1:<port> of istiod's mTLS xDS/CA port (15012 in a cluster). */
+    xdsAddress = "";
+    /** How many times pilot-discovery was started (one per istiod pod). */
+    starts = 0;
+    /** Exits nobody asked for, with the end of istiod's log. */
+    readonly crashes: string[] = [];
+    private ports: Record<"http" | "grpc" | "secureGrpc" | "monitoring" | "https", number> | undefined;
+    private proc: ChildProcess | undefined;
+    private runningPod: string | undefined;
+    private readonly pods = new Map<string, PodView>();
+    private cacerts: Record<string, string> | undefined;
+    private watches: { stop(): Promise<void> }[] = [];
+    private queue: Promise<void> = Promise.resolve();
+    private stopped = false;
+    private paused = false;
+    /** CPU time of the istiod processes that ended. */
+    private endedCpuSeconds = 0;
+    private readonly ns: string;
+
+    constructor(private readonly cluster: Cluster, private readonly opts: RealIstiodOptions = {}) {
+        this.ns = opts.istioNamespace ?? "istio-system";
+        this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "istiod-"));
+        this.certDir = path.join(this.dir, "cacerts");
+        this.logFile = path.join(this.dir, "istiod.log");
+        fs.mkdirSync(this.certDir);
+    }
+
+    get binDir(): string {
+        return this.opts.binDir ?? findIstioBinDir();
+    }
+
+    /** Follows the istiod pods and cacerts; resolves once istiod serves (when an istiod pod exists). */
+    async start(): Promise<void> {
+        const [http, grpc, secureGrpc, monitoring, https] = await Promise.all(Array.from({ length: 5 }, freePort));
+        this.ports = { http, grpc, secureGrpc, monitoring, https };
+        this.xdsAddress = `127.0.0.1:${secureGrpc}`;
+        this.watches.push(new KubeWatch<{ data?: Record<string, string> }>(this.cluster,
+            ["secrets", "-n", this.ns, "--field-selector", "metadata.name=cacerts"], (ev) => this.onCacerts(ev.type === "DELETED" ? undefined : secretFiles(ev.object.data))));
+        this.watches.push(new KubeWatch<PodView>(this.cluster, ["pods", "-n", this.ns, "-l", "app=istiod"], (ev) => {
+            if (ev.type === "DELETED") this.pods.delete(ev.object.metadata.uid);
+            else this.pods.set(ev.object.metadata.uid, ev.object);
+            this.enqueue(() => this.reconcile());
+        }));
+        await this.waitReady();
+    }
+
+    private enqueue(work: () => Promise<void>): void {
+        this.queue = this.queue.then(work).catch((e) => this.opts.log?.(`istiod supervisor: ${String(e)}`));
+    }
+
+    private onCacerts(files: Record<string, string> | undefined): void {
+        this.cacerts = files;
+        const delay = this.opts.secretSyncDelayMs ?? 0;
+        // Like the kubelet, the sync writes what the Secret holds when it runs, not what it held then.
+        setTimeout(() => this.enqueue(async () => this.mount()), delay).unref();
+    }
+
+    private mount(): void {
+        if (!this.stopped) writeVolumeAtomically(this.certDir, this.cacerts ?? {});
+    }
+
+    /** The pod istiod runs as: the newest one not being deleted. */
+    private currentPod(): PodView | undefined {
+        return [...this.pods.values()]
+            .filter((p) => !p.metadata.deletionTimestamp)
+            .sort((a, b) => b.metadata.creationTimestamp.localeCompare(a.metadata.creationTimestamp))[0];
+    }
+
+    private async reconcile(): Promise<void> {
+        const pod = this.paused ? undefined : this.currentPod();
+        if (this.stopped || pod?.metadata.uid === this.runningPod) return;
+        const old = this.proc;
+        this.proc = undefined; // its exit is asked for, not a crash
+        this.endedCpuSeconds += processCpuSeconds(old?.pid);
+        await stopProcess(old);
+        this.runningPod = pod?.metadata.uid;
+        if (pod) this.launch(pod);
+    }
+
+    private launch(pod: PodView): void {
+        this.mount(); // a new pod mounts the Secret as it is now
+        const container = pod.spec.containers.find((c) => c.name === "discovery") ?? pod.spec.containers[0];
+        const podEnv = Object.fromEntries((container?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+        const p = this.ports!;
+        const out = fs.openSync(this.logFile, "a");
+        fs.writeSync(out, `\n=== istiod start ${++this.starts} as pod ${pod.metadata.name} ${new Date().toISOString()} ===\n`);
+        const child = spawn(path.join(this.binDir, "pilot-discovery"), [
+            "discovery", `--kubeconfig=${this.opts.kubeconfig ?? this.cluster.kubeconfig}`,
+            `--httpAddr=127.0.0.1:${p.http}`, `--grpcAddr=127.0.0.1:${p.grpc}`, `--secureGRPCAddr=127.0.0.1:${p.secureGrpc}`,
+            `--monitoringAddr=127.0.0.1:${p.monitoring}`, `--httpsAddr=127.0.0.1:${p.https}`, "--ctrlz_port=0",
+        ], {
+            cwd: this.dir,
+            detached: true,
+            stdio: ["ignore", out, out],
+            env: rigEnv({
+                POD_NAME: pod.metadata.name,
+                POD_NAMESPACE: this.ns,
+                ROOT_CA_DIR: this.certDir,
+                CLUSTER_ID: this.opts.clusterId ?? "Kubernetes",
+                ...podEnv,
+            }),
+        });
+        fs.closeSync(out);
+        this.proc = child;
+        orphans.add(child.pid!);
+        child.on("exit", (code, signal) => {
+            orphans.delete(child.pid!);
+            if (this.proc === child && !this.stopped) {
+                this.crashes.push(`istiod exited (${signal ?? code}):\n${this.logTail(25)}`);
+                this.proc = undefined;
+            }
+        });
+        this.opts.log?.(`istiod: started as pod ${pod.metadata.name} (xDS ${this.xdsAddress})`);
+    }
+
+    /**
+     * istiod goes down and stays down (as when it crash-loops or its node is lost) until resume():
+     * nothing publishes istio-ca-root-cert or signs certificates meanwhile.
+     */
+    async pause(): Promise<void> {
+        this.paused = true;
+        this.enqueue(() => this.reconcile());
+        await this.queue;
+    }
+
+    async resume(): Promise<void> {
+        this.paused = false;
+        this.enqueue(() => this.reconcile());
+        await this.waitReady();
+    }
+
+    /** Resolves when istiod answers /ready (rejects with istiod's own words when it exits or times out). */
+    async waitReady(timeoutMs = 60_000): Promise<void> {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+            await this.queue;
+            this.assertHealthy();
+            if (this.proc && (await this.readyz())) return;
+            if (Date.now() > deadline) throw new Error(`istiod not ready after ${timeoutMs / 1000}s:\n${this.logTail(25)}`);
+            await sleep(200);
+        }
+    }
+
+    private readyz(): Promise<boolean> {
+        return new Promise((resolve) => {
+            const req = http.get({ host: "127.0.0.1", port: this.ports!.http, path: "/ready", timeout: 1000 }, (res) => {
+                res.resume();
+                resolve(res.statusCode === 200);
+            });
+            req.on("error", () => resolve(false));
+            req.on("timeout", () => req.destroy());
+        });
+    }
+
+    /** Lines of istiod's log where it refused plug-in CA material (at start or on a reload: pilot/pkg/bootstrap/istio_ca.go). */
+    refusals(): string[] {
+        return this.log().split("\n").filter((l) => /Failed to update new Plug-in CA certs|Multi root is disabled|Updating new ROOT-CA not supported|failed to create (an )?istiod? CA|unable to determine signing file format|Failed generating plugged-in istiod key cert/.test(l));
+    }
+
+    /** CPU seconds (user + system) istiod used so far, over every process it ran as. */
+    cpuSeconds(): number {
+        return this.endedCpuSeconds + processCpuSeconds(this.proc?.pid);
+    }
+
+    /** Throws with istiod's own last words when it exited by itself. */
+    assertHealthy(): void {
+        if (this.crashes.length > 0) throw new Error(this.crashes.join("\n"));
+    }
+
+    log(): string {
+        try {
+            return fs.readFileSync(this.logFile, "utf8");
+        } catch {
+            return "";
+        }
+    }
+
+    logTail(lines: number): string {
+        return this.log().split("\n").slice(-lines).join("\n");
+    }
+
+    /** Waits until istiod's log, from character `from` on, matches `re`. */
+    async waitForLog(re: RegExp, from = 0, timeoutMs = 60_000): Promise<string> {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+            const m = re.exec(this.log().slice(from));
+            if (m) return m[0];
+            this.assertHealthy();
+            if (Date.now() > deadline) throw new Error(`istiod's log shows no ${re} after ${timeoutMs / 1000}s:\n${this.logTail(25)}`);
+            await sleep(200);
+        }
+    }
+
+    async stop(): Promise<void> {
+        this.stopped = true;
+        await Promise.all(this.watches.map((w) => w.stop()));
+        await this.queue;
+        const old = this.proc;
+        this.proc = undefined;
+        this.endedCpuSeconds += processCpuSeconds(old?.pid);
+        await stopProcess(old);
+        fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+}
