@@ -117,6 +117,10 @@ export function stepEnvironment(config: IstioCaConfig, expected: ExpectedCa, ste
             env[E.rolloutTimeout] = String(config.verify.rolloutTimeoutSeconds);
             break;
         case "verify-proxies":
+            // The sidecars of the mesh namespaces must all be connected: the step lists them.
+            if (config.workloadNamespaces) {
+                env[E.workloadNamespaces] = config.workloadNamespaces.join(",");
+            }
             env[E.istioctl] = config.istioctlPath;
             if (config.istioctlXdsAddress) {
                 env[E.istioctlXdsAddress] = config.istioctlXdsAddress;

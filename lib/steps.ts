@@ -217,9 +217,31 @@ export async function restartWorkloads(ctx: StepContext): Promise<{ restartedNam
     return { restartedNamespaces: withDeployments, deployments: deployments.length, slowest };
 }
 
-/** d. `istioctl proxy-status`: every proxy SYNCED, retried until the timeout. */
+interface PodView {
+    metadata: { name: string; namespace: string; deletionTimestamp?: string };
+    spec?: { containers?: { name: string }[] };
+    status?: { phase?: string };
+}
+
+/** `pod.namespace` (istioctl's proxy names) of every running pod with a sidecar in the mesh namespaces. */
+async function meshProxies(ctx: StepContext): Promise<string[]> {
+    const [namespaceList, podList] = await Promise.all([
+        ctx.kubectl.getJson<KubeList<Namespace>>(["get", "namespaces"]),
+        ctx.kubectl.getJson<KubeList<PodView>>(["get", "pods", "-A", "--field-selector", "status.phase=Running"]),
+    ]);
+    const inMesh = new Set(meshNamespaces(namespaceList.items, ctx.settings.istioNamespace, ctx.settings.workloadNamespaces));
+    return podList.items
+        .filter((p) => inMesh.has(p.metadata.namespace) && !p.metadata.deletionTimestamp && (p.spec?.containers ?? []).some((c) => c.name === "istio-proxy"))
+        .map((p) => `${p.metadata.name}.${p.metadata.namespace}`);
+}
+
+/**
+ * d. `istioctl proxy-status`: every sidecar of the mesh namespaces connected to istiod and every
+ * proxy SYNCED, retried until the timeout. (An empty list is no proof: a missing proxy is a problem.)
+ */
 export async function verifyProxies(ctx: StepContext): Promise<{ proxies: number }> {
     const { settings } = ctx;
+    const expectedProxies = await meshProxies(ctx);
     const args = ["proxy-status", "-i", settings.istioNamespace];
     if (settings.kubeconfig) {
         args.push("--kubeconfig", settings.kubeconfig);
@@ -236,7 +258,7 @@ export async function verifyProxies(ctx: StepContext): Promise<{ proxies: number
             // istioctl >= 1.27 lists subscriptions by default; `-v 1` brings back per-type sync status.
             report = parseProxyStatus(await runTool(settings.istioctl, [...args, "-v", "1"], "istioctl", "istio-ca:istioctlPath"));
         }
-        const evaluation = evaluateProxyStatus(report, { requireSyncStatus: true });
+        const evaluation = evaluateProxyStatus(report, { requireSyncStatus: true, expectedProxies });
         return { ...evaluation, done: evaluation.ok, proxies: report.proxies.length };
     }, { timeoutMs: settings.proxyStatusTimeoutMs, intervalMs: Math.max(settings.pollIntervalMs, 2000) });
     if (result.timedOut) {
@@ -244,12 +266,6 @@ export async function verifyProxies(ctx: StepContext): Promise<{ proxies: number
     }
     ctx.log(result.state.summary);
     return { proxies: result.state.proxies };
-}
-
-interface PodView {
-    metadata: { name: string; namespace: string };
-    spec?: { containers?: { name: string }[] };
-    status?: { phase?: string };
 }
 
 /**
@@ -262,14 +278,7 @@ export async function verifyWorkloadCerts(ctx: StepContext): Promise<{ workloads
     if (!settings.signingCertPem || !settings.trustBundlePem) {
         throw new StepFailure("ISTIO_CA_SIGNING_CERT_PEM and ISTIO_CA_TRUST_BUNDLE_PEM must be set for verify-workload-certs");
     }
-    const [namespaceList, podList] = await Promise.all([
-        ctx.kubectl.getJson<KubeList<Namespace>>(["get", "namespaces"]),
-        ctx.kubectl.getJson<KubeList<PodView>>(["get", "pods", "-A", "--field-selector", "status.phase=Running"]),
-    ]);
-    const inMesh = new Set(meshNamespaces(namespaceList.items, settings.istioNamespace, settings.workloadNamespaces));
-    const pods = podList.items
-        .filter((p) => inMesh.has(p.metadata.namespace) && (p.spec?.containers ?? []).some((c) => c.name === "istio-proxy"))
-        .map((p) => `${p.metadata.name}.${p.metadata.namespace}`);
+    const pods = await meshProxies(ctx);
     ctx.log(`checking the certificates of ${pods.length} proxies`);
     const expected = { signingCertPem: settings.signingCertPem, trustBundlePem: settings.trustBundlePem };
     const globalArgs = [
