@@ -45,3 +45,22 @@ export async function readSecret(cluster: Cluster, name: string, namespace = "is
         annotations: s.metadata.annotations ?? {},
     };
 }
+
+/**
+ * Readies a local cluster's mesh for multi-root bundles, as an operator does before a phased root
+ * rotation: ISTIO_MULTIROOT_MESH=true on istiod (a rollout), and the mesh config (ConfigMap
+ * `istio`, which istiod reads) giving every proxy PROXY_CONFIG_XDS_AGENT=true.
+ */
+export async function enableMultiRoot(cluster: Cluster): Promise<void> {
+    await cluster.kubectl(["set", "env", "deployment/istiod", "-n", "istio-system", "ISTIO_MULTIROOT_MESH=true"]);
+    await cluster.kubectl(["rollout", "status", "deployment/istiod", "-n", "istio-system", "--timeout=120s"]);
+    await cluster.apply([{
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "istio", namespace: "istio-system" },
+        data: { mesh: `defaultConfig:\n  proxyMetadata:\n    ${Object.entries(MULTI_ROOT_PROXY_METADATA).map(([k, v]) => `${k}: "${v}"`).join("\n    ")}\n` },
+    }]);
+}
+
+/** What enableMultiRoot's mesh config gives every sidecar (RealIstio's agents take it as injected env). */
+export const MULTI_ROOT_PROXY_METADATA = { PROXY_CONFIG_XDS_AGENT: "true" };

@@ -12,7 +12,7 @@ export function notIssuedBy(w: WorkloadCertificate, caCertPem: string): string |
     const leaf = new X509Certificate(splitCertificates(w.certChainPem)[0]);
     const ca = new X509Certificate(caCertPem);
     if (leaf.checkIssued(ca) && leaf.verify(ca.publicKey)) return undefined;
-    return `${w.proxy}: certificate issued by "${leaf.issuer.replace(/\n/g, ", ")}" (serial ${leaf.serialNumber}), not by the signing certificate in cacerts ("${ca.subject.replace(/\n/g, ", ")}", serial ${ca.serialNumber})`;
+    return `${w.proxy}: certificate (serial ${leaf.serialNumber}) issued by "${leaf.issuer.replace(/\n/g, ", ")}", not by the signing certificate in cacerts ("${ca.subject.replace(/\n/g, ", ")}", serial ${ca.serialNumber})`;
 }
 
 /**
