@@ -1,7 +1,6 @@
 // Early renewal of the intermediate, end to end: the real engine, the real tls provider (whose
 // LocallySignedCert decides, when it plans, that a certificate within early_renewal_hours of its
-// notAfter must be replaced), a real API server (see rotation.test.ts for FakeIstiod and the proxy
-// checks switched off).
+// notAfter must be replaced), a real API server and real Istio (see rotation.test.ts).
 //
 // Time cannot be moved for the provider (a static Go binary: no faketime), so the test ages the
 // intermediate instead: after the first `up` it issues, with openssl, the certificate that same
@@ -17,7 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, OpRecorder, PROJECT_ROOT, TestStack } from "../support/engine";
-import { FakeIstiod } from "../support/fakeIstiod";
+import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig } from "../support/localCluster";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { inlineProgram as program } from "../../scripts/ca";
@@ -96,12 +95,13 @@ class ExpiryWarnings {
 test("real tls provider: an intermediate within earlyRenewalHours of its notAfter is renewed by the next up (preview shows it), with the restarts", { timeout: 10 * 60_000 }, async (t) => {
     tolerateRefusalEchoes();
     const cluster = await startCluster({ log: (m) => t.diagnostic(m) });
-    const fakeIstiod = new FakeIstiod(cluster);
+    let istio: RealIstio | undefined;
     let ts: TestStack | undefined;
     try {
         await seedMesh(cluster);
-        fakeIstiod.start();
+        istio = await RealIstio.start(cluster, { log: (m) => t.diagnostic(m) });
         ts = await createTestStack("expiry", program, localClusterConfig(cluster, "expiry", {
+            ...istio.stackConfig,
             // 48 h intermediates, renewed from 24 h before notAfter, a warning 1 day ahead.
             intermediateValidityDays: "2",
             earlyRenewalHours: "24",
@@ -195,7 +195,7 @@ test("real tls provider: an intermediate within earlyRenewalHours of its notAfte
         assert.equal(marksAfter["istio-system/istiod"], marksBefore["istio-system/istiod"], "istiod hot-reloads an intermediate");
         await stack.preview({ expectNoChanges: true });
     } finally {
-        await fakeIstiod.stop();
+        await istio?.stop();
         await ts?.dispose();
         await cluster.stop();
     }

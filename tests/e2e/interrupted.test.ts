@@ -1,6 +1,5 @@
 // An `up` killed in the middle of the restarts, and the next `up` that finishes the job: the real
-// engine and providers, a real API server (see rotation.test.ts for FakeIstiod and the proxy
-// checks switched off).
+// engine and providers, a real API server and real Istio (see rotation.test.ts).
 //
 // The interrupted `up` is the driver a person runs (`node dist/scripts/ca.js up --stack S`) in a
 // child process on the same backend, killed with SIGKILL while the restart-workloads step runs.
@@ -15,7 +14,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, PROJECT_ROOT, TestStack } from "../support/engine";
-import { FakeIstiod } from "../support/fakeIstiod";
+import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig } from "../support/localCluster";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { inlineProgram, runCa } from "../../scripts/ca";
@@ -83,13 +82,14 @@ test("an up killed during the workload restarts is finished by the next up of th
     tolerateRefusalEchoes();
     // Pods take 3 s to become Ready: the restart step waits for its rollouts long enough to be killed in.
     const cluster = await startCluster({ log: (m) => t.diagnostic(m), podReadyDelayMs: 3000 });
-    const fakeIstiod = new FakeIstiod(cluster);
+    let istio: RealIstio | undefined;
     let ts: TestStack | undefined;
     let leftovers: Proc[] = [];
     try {
         await seedMesh(cluster);
-        fakeIstiod.start();
+        istio = await RealIstio.start(cluster, { log: (m) => t.diagnostic(m) });
         ts = await createTestStack("interrupted", inlineProgram, localClusterConfig(cluster, "interrupted", {
+            ...istio.stackConfig,
             rootCertTimeoutSeconds: "30",
         }));
         const { stack } = ts;
@@ -174,7 +174,7 @@ test("an up killed during the workload restarts is finished by the next up of th
         for (const p of leftovers) {
             try { process.kill(p.pid, "SIGKILL"); } catch { /* gone */ }
         }
-        await fakeIstiod.stop();
+        await istio?.stop();
         await ts?.dispose();
         await cluster.stop();
     }

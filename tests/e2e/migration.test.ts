@@ -1,15 +1,18 @@
 // A mesh on istiod's own self-signed CA moves to plugged-in certificates without an outage, on the
-// real engine, real providers and a real API server: istio-ca-secret is seeded the way istiod
-// writes it, then the three phases run, one `pulumi up` each (FakeIstiod plays istiod's root
-// ConfigMap writer, as in rotation.test.ts; the proxy checks are off because no Envoy runs here).
+// real engine, real providers, a real API server and real Istio (tests/harness/realIstio.ts): real
+// istiod starts without cacerts and makes its own CA (istio-ca-secret), real agents get their
+// certificates from it, then the three phases run, one `pulumi up` each. After each, istiod took
+// cacerts, every workload holds a certificate from the signer in cacerts, and every pair of live
+// workloads completes mTLS.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, TestStack } from "../support/engine";
-import { FakeIstiod } from "../support/fakeIstiod";
-import { localClusterConfig, readSecret } from "../support/localCluster";
-import { istiodSelfSignedCa } from "../support/testCerts";
+import { RealIstio } from "../harness/realIstio";
+import { localClusterConfig, MULTI_ROOT_PROXY_METADATA, readSecret } from "../support/localCluster";
+import { workloadsNotIssuedBy } from "../support/meshChecks";
+import { assertMeshTook, liveCertificates } from "../support/realMesh";
 import { bundleFingerprints, splitCertificates } from "../../lib/pem";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { applyTrustState, inlineProgram, runCa } from "../../scripts/ca";
@@ -24,22 +27,24 @@ const fp = (pem: string): string => bundleFingerprints(pem, "pem")[0];
 test("migration from istio-ca-secret to cacerts: trust both, sign with root 1, trust only root 1; istio-ca-secret never modified", { timeout: 15 * 60_000 }, async (t) => {
     tolerateRefusalEchoes();
     const cluster = await startCluster({ log: (m) => t.diagnostic(m) });
-    const istiod = new FakeIstiod(cluster);
+    let istio: RealIstio | undefined;
     let ts: TestStack | undefined;
     try {
         await seedMesh(cluster);
         await cluster.kubectl(["set", "env", "deployment/istiod", "-n", "istio-system", "ISTIO_MULTIROOT_MESH=true"]);
-        // What istiod writes when it starts without cacerts (type istio.io/ca-root, ca-cert.pem + ca-key.pem).
-        const selfSigned = istiodSelfSignedCa();
-        await cluster.apply([{
-            apiVersion: "v1", kind: "Secret", type: "istio.io/ca-root",
-            metadata: { name: "istio-ca-secret", namespace: "istio-system" },
-            data: { "ca-cert.pem": Buffer.from(selfSigned.certPem).toString("base64"), "ca-key.pem": Buffer.from(selfSigned.keyPem).toString("base64") },
-        }]);
+        await cluster.kubectl(["rollout", "status", "deployment/istiod", "-n", "istio-system", "--timeout=120s"]);
+        // Real istiod, started without cacerts, makes its own CA and keeps it in istio-ca-secret.
+        istio = await RealIstio.start(cluster, { proxyMetadata: MULTI_ROOT_PROXY_METADATA, log: (m) => t.diagnostic(m) });
         const seeded = (await readSecret(cluster, "istio-ca-secret"))!;
-        istiod.start();
+        assert.ok(seeded, "real istiod wrote istio-ca-secret");
+        const selfSigned = { certPem: seeded.data["ca-cert.pem"], keyPem: seeded.data["ca-key.pem"] };
+        let live = await liveCertificates(cluster, istio);
+        assert.deepEqual(workloadsNotIssuedBy(live, selfSigned.certPem), [], "the mesh runs on istiod's own CA");
+        const judged = async (what: string): Promise<void> => {
+            live = await assertMeshTook(cluster, istio!, what, live);
+        };
 
-        ts = await createTestStack("migration", inlineProgram, localClusterConfig(cluster, "migrated"));
+        ts = await createTestStack("migration", inlineProgram, localClusterConfig(cluster, "migrated", { ...istio.stackConfig, rootCertTimeoutSeconds: "60" }));
         const { stack } = ts;
         const lines: string[] = [];
         const log = (line: string): void => { lines.push(line); t.diagnostic(line.trimEnd()); };
@@ -62,8 +67,12 @@ test("migration from istio-ca-secret to cacerts: trust both, sign with root 1, t
         await assert.rejects(stack.preview({ onOutput: log }), /lacks PROXY_CONFIG_XDS_AGENT/);
         await cluster.apply(meshConfig("true"));
         const beforeRestart = await istiodRestartedAt(cluster);
+        const logFrom = istio.istiod.log().length;
         const phase1 = await stack.up({ onOutput: log });
         assert.equal(phase1.outputs.lastChange.value, "trust");
+        // istiod, which started on its own CA, reads a cacerts created since only when it restarts (istio/istio#57853).
+        await istio.istiod.waitForLog(/Use local CA certificate/, logFrom, 1000);
+        await judged("phase 1");
         const c1 = (await readSecret(cluster, "cacerts"))!;
         assert.equal(c1.data["ca-cert.pem"].trim(), selfSigned.certPem.trim(), "the self-signed CA signs from cacerts");
         assert.equal(c1.data["ca-key.pem"].trim(), selfSigned.keyPem.trim());
@@ -76,6 +85,7 @@ test("migration from istio-ca-secret to cacerts: trust both, sign with root 1, t
         // Phase 2 'sign': the intermediate under root 1 signs; both still trusted (A+B+B).
         await applyTrustState(stack, { keyVersion: 1, trustedKeyVersions: [0, 1], intermediateVersion: 1 });
         const phase2 = await stack.up({ onOutput: log });
+        await judged("phase 2");
         assert.equal(phase2.outputs.lastChange.value, "sign");
         const c2 = (await readSecret(cluster, "cacerts"))!;
         assert.equal(splitCertificates(c2.data["root-cert.pem"]).length, 3);
@@ -86,6 +96,7 @@ test("migration from istio-ca-secret to cacerts: trust both, sign with root 1, t
 
         // Phase 3 'complete': only root 1, by the rotate driver (it resumes from the config of phase 2).
         await runCa({ command: "rotate", to: 1, stacks: [ts.name], envVars: ts.envVars, output: (_s, l) => log(l) });
+        await judged("phase 3");
         const phase3 = await stack.outputs();
         assert.equal(phase3.lastChange.value, "complete");
         assert.deepEqual(phase3.trustState.value, { keyVersion: 1, trustedKeyVersions: [1], intermediateVersion: 1 });
@@ -100,7 +111,7 @@ test("migration from istio-ca-secret to cacerts: trust both, sign with root 1, t
         assert.equal(after.resourceVersion, seeded.resourceVersion, "istio-ca-secret was never written");
         assert.deepEqual(after.data, seeded.data);
     } finally {
-        await istiod.stop();
+        await istio?.stop();
         await ts?.dispose();
         await cluster.stop();
     }

@@ -1,5 +1,8 @@
 // One mesh, two clusters: a root stack and two cluster stacks on two local API servers, with the
-// real engine and providers. Both cacerts chain to the shared root and differ in intermediate.
+// real engine and providers, and real Istio in each cluster (its own istiod, a pilot-agent per mesh
+// pod: tests/harness/realIstio.ts). Both cacerts chain to the shared root and differ in
+// intermediate; workloads of east and west complete mTLS before, during and after a shared-root
+// rotation driven by the rotate driver.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -8,10 +11,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, TestStack } from "../support/engine";
-import { FakeIstiod } from "../support/fakeIstiod";
+import { RealIstio } from "../harness/realIstio";
+import { enableMultiRoot, MULTI_ROOT_PROXY_METADATA } from "../support/localCluster";
+import { CertificateHistory, failedPairHandshakes } from "../support/meshChecks";
 import { bundleFingerprints } from "../../lib/pem";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
-import { inlineProgram } from "../../scripts/ca";
+import { applyTrustState, inlineProgram, runCa } from "../../scripts/ca";
 
 async function cacerts(cluster: Cluster): Promise<Record<string, string>> {
     const secret = JSON.parse((await cluster.kubectl(["get", "secret", "cacerts", "-n", "istio-system", "-o", "json"])).stdout);
@@ -21,7 +26,8 @@ async function cacerts(cluster: Cluster): Promise<Record<string, string>> {
 test("multicluster: a root stack, two cluster stacks, one shared root, an intermediate each", { timeout: 20 * 60_000 }, async (t) => {
     tolerateRefusalEchoes();
     const clusters: Cluster[] = [];
-    const istiods: FakeIstiod[] = [];
+    const istiods: RealIstio[] = [];
+    const names = ["east", "west"];
     const stacks: TestStack[] = [];
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "istio-ca-mc-"));
     try {
@@ -29,9 +35,8 @@ test("multicluster: a root stack, two cluster stacks, one shared root, an interm
             const cluster = await startCluster({ log: (m) => t.diagnostic(m) });
             clusters.push(cluster);
             await seedMesh(cluster);
-            const istiod = new FakeIstiod(cluster);
-            istiod.start();
-            istiods.push(istiod);
+            await enableMultiRoot(cluster);
+            istiods.push(await RealIstio.start(cluster, { clusterId: names[i], proxyMetadata: MULTI_ROOT_PROXY_METADATA, log: (m) => t.diagnostic(m) }));
         }
         const root = await createTestStack("root", inlineProgram, { role: "root", keyAlgorithm: "ECDSA" });
         stacks.push(root);
@@ -39,7 +44,6 @@ test("multicluster: a root stack, two cluster stacks, one shared root, an interm
         assert.equal(rootUp.outputs.roots.secret, true, "the root keys cross only as a secret output");
 
         // A cluster stack naming a generation the root stack does not have is refused, naming both.
-        const names = ["east", "west"];
         for (const [i, name] of names.entries()) {
             const ts = await createTestStack(name, inlineProgram, {
                 clusterName: name,
@@ -47,9 +51,9 @@ test("multicluster: a root stack, two cluster stacks, one shared root, an interm
                 rootStack: `organization/istio-ca/${root.name}`,
                 kubeconfig: clusters[i].kubeconfig,
                 kubectlPath: path.join(clusters[i].binDir, "kubectl"),
-                verifyProxyStatus: "false",
+                ...istiods[i].stackConfig,
                 verifyWorkloadCertificates: "false",
-                rootCertTimeoutSeconds: "30",
+                rootCertTimeoutSeconds: "60",
             }, { backendDir: root.backendDir });
             stacks.push(ts);
             if (i === 0) {
@@ -77,6 +81,29 @@ test("multicluster: a root stack, two cluster stacks, one shared root, an interm
             execFileSync("openssl", ["verify", "-CAfile", bundle, chain], { cwd: scratch, encoding: "utf8" });
         assert.match(verify("west-root.pem", "east-chain.pem"), /OK/);
         assert.match(verify("east-root.pem", "west-chain.pem"), /OK/);
+
+        // The shared root, rotated while every workload of east and west keeps talking to the other
+        // cluster's: root stack trusts root 2; the driver walks both clusters through the phases;
+        // root stack completes. Every certificate seen live is recorded; each pair that was live at
+        // the same time, one in each cluster, must complete mTLS.
+        const history = new CertificateHistory();
+        history.start({ east: () => istiods[0].agents!.certificates(), west: () => istiods[1].agents!.certificates() });
+        const say = (_stack: string, line: string): void => t.diagnostic(line.trimEnd());
+        await applyTrustState(root.stack, { keyVersion: 1, trustedKeyVersions: [1, 2], intermediateVersion: 1 });
+        await root.stack.up({ onOutput: (l) => t.diagnostic(l.trimEnd()) });
+        const clusterStacks = stacks.slice(1);
+        await runCa({ command: "rotate", stacks: clusterStacks.map((s) => s.name), to: 2, envVars: clusterStacks[0].envVars, output: say });
+        await applyTrustState(root.stack, { keyVersion: 2, trustedKeyVersions: [2], intermediateVersion: 1 });
+        await root.stack.up({ onOutput: (l) => t.diagnostic(l.trimEnd()) });
+        history.stop();
+        for (const istio of istiods) istio.istiod.assertHealthy();
+        const [eastAfter, westAfter] = await Promise.all(clusters.map(cacerts));
+        assert.notDeepEqual(bundleFingerprints(eastAfter["root-cert.pem"], "east"), bundleFingerprints(east["root-cert.pem"], "east"), "the root changed");
+        assert.deepEqual(bundleFingerprints(eastAfter["root-cert.pem"], "east"), bundleFingerprints(westAfter["root-cert.pem"], "west"), "still one shared root");
+        const pairs = history.concurrentCrossClusterPairs();
+        t.diagnostic(`${history.size} workload certificates seen; ${pairs.length} east-west pairs live at the same time`);
+        assert.ok(pairs.length >= 49, "the workloads of both clusters were sampled throughout");
+        assert.deepEqual(await failedPairHandshakes(pairs), [], "every east-west pair live at the same time completes mTLS");
     } finally {
         for (const istiod of istiods) await istiod.stop();
         for (const ts of stacks.reverse()) await ts.dispose();

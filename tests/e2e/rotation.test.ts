@@ -1,13 +1,12 @@
 // End to end with the real engine, real providers and a real API server (see the README:
 // toolchain and local control plane are built here by scripts/toolchain.sh).
 //
-// No istiod and no Envoy proxies run in the local cluster, so:
-// - istio-ca-root-cert is written by FakeIstiod, the way istiod's namespace controller writes it,
-//   after cacerts changes. The program's wait step runs for real against the API server: it is
-//   seen to succeed, and (with FakeIstiod paused) to time out and be finished by the next `up`.
-// - the proxy-status and workload-certificate steps are switched off for this test only
-//   (istio-ca:verifyProxyStatus / verifyWorkloadCertificates: false); their parsing is unit-tested
-//   on real istioctl output.
+// Real Istio runs in the local cluster (tests/harness/realIstio.ts): istiod publishes
+// istio-ca-root-cert, real pilot-agents connect, and verify-proxies runs the real istioctl. The
+// wait step is seen to succeed, and (with istiod down) to time out and be finished by the next
+// `up`. verify-workload-certs reads Envoy's admin API, which cannot run here: it is off (its
+// parsing is unit-tested on real istioctl output). tests/e2e/realIstio.test.ts judges the
+// certificates the workloads get.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createPublicKey, X509Certificate } from "node:crypto";
@@ -17,7 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Cluster, processesMentioning, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, OpRecorder, PROJECT_ROOT, TestStack } from "../support/engine";
-import { FakeIstiod } from "../support/fakeIstiod";
+import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig, readSecret, SecretView } from "../support/localCluster";
 import { findMatches } from "../support/plaintext";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
@@ -45,16 +44,16 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
     // here, after the test runner installed its own handlers, which it then wraps.
     tolerateRefusalEchoes();
     const cluster = await startCluster({ log: (m) => t.diagnostic(m) });
-    const fakeIstiod = new FakeIstiod(cluster);
+    let istio: RealIstio | undefined;
     let ts: TestStack | undefined;
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "istio-ca-e2e-"));
     try {
         await seedMesh(cluster);
-        fakeIstiod.start();
+        istio = await RealIstio.start(cluster, { log: (m) => t.diagnostic(m) });
         ts = await createTestStack("rotation", program, localClusterConfig(cluster, "e2e", {
+            ...istio.stackConfig,
             // RSA 4096, the default: the X.509 profile below is checked on it.
             keyAlgorithm: "RSA",
-            // FakeIstiod writes the ConfigMaps within a second; 20 s also keeps the timeout case short.
             rolloutTimeoutSeconds: "180",
         }));
         const { stack } = ts;
@@ -97,7 +96,8 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         assert.equal(marks1["plain/legacy-batch"], undefined, "a namespace without Istio is not touched");
         const replicaSets = JSON.parse((await cluster.kubectl(["get", "replicasets", "-n", "bookinfo", "-l", "app=reviews", "-o", "json"])).stdout).items;
         assert.ok(replicaSets.length >= 2, "the restart rolled out a new ReplicaSet");
-        assert.ok(fakeIstiod.writes >= 1);
+        assert.equal(istio.istiod.starts, 2, "istiod restarted once, onto cacerts");
+        assert.match(istio.istiod.log(), /Use local CA certificate/, "istiod took cacerts");
 
         // 2. No change: preview shows none, up re-runs nothing.
         await stack.preview({ expectNoChanges: true });
@@ -107,14 +107,15 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         assert.deepEqual(await restartMarks(cluster), marks1, "no command re-ran");
 
         // 3. Intermediate rotation: only the intermediate is replaced; cacerts is updated in place;
-        //    istiod is left to hot-reload (Istio 1.19+), the workloads are restarted.
+        //    istiod is restarted (so it signs with the new intermediate before the kubelet syncs
+        //    its mount), then the workloads.
         await stack.setConfig("istio-ca:intermediateVersion", { value: "2" });
         const preview3 = new OpRecorder();
         await stack.preview({ onEvent: preview3.onEvent });
         // backup-cacerts: the content before the rotation is copied to a backup first.
-        assert.deepEqual(preview3.with("replace"), ["backup-cacerts", "intermediate-cert", "intermediate-csr", "intermediate-key", "mesh-restart-workloads"]);
+        assert.deepEqual(preview3.with("replace"), ["backup-cacerts", "intermediate-cert", "intermediate-csr", "intermediate-key", "mesh-restart-istiod", "mesh-restart-workloads"]);
         assert.deepEqual(preview3.with("update"), ["cacerts-secret"], "cacerts is updated, never replaced");
-        for (const kept of ["root-v1-key", "root-v1-cert", "mesh-restart-istiod", "mesh-wait-root-cert"]) {
+        for (const kept of ["root-v1-key", "root-v1-cert", "mesh-wait-root-cert"]) {
             assert.ok(preview3.only("same").includes(kept), `${kept} is kept`);
         }
         await stack.up({ onOutput: log });
@@ -124,12 +125,12 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         assert.equal(sha256Of(v2.data["root-cert.pem"]), sha256Of(v1.data["root-cert.pem"]), "root unchanged");
         assert.notEqual(sha256Of(v2.data["ca-cert.pem"]), sha256Of(v1.data["ca-cert.pem"]), "intermediate changed");
         const marks2 = await restartMarks(cluster);
-        assert.equal(marks2["istio-system/istiod"], marks1["istio-system/istiod"], "istiod hot-reloads: not restarted");
+        assert.notEqual(marks2["istio-system/istiod"], marks1["istio-system/istiod"], "istiod restarted before the workloads");
         assert.notEqual(marks2["bookinfo/reviews"], marks1["bookinfo/reviews"], "workloads restarted");
 
-        // 4. Root rotation, the immediate swap, while istiod (FakeIstiod) does not update
-        //    istio-ca-root-cert: the wait step times out, `up` fails with a report and leaves the
-        //    workloads alone; the next `up` finishes the job.
+        // 4. Root rotation, the immediate swap, while istiod is down (nothing updates
+        //    istio-ca-root-cert): the wait step times out, `up` fails with a report and leaves the
+        //    workloads alone; once istiod is back, the next `up` finishes the job.
         await stack.setConfig("istio-ca:keyVersion", { value: "2" });
         const preview4 = new OpRecorder();
         await stack.preview({ onEvent: preview4.onEvent });
@@ -137,7 +138,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         assert.deepEqual(preview4.with("delete"), ["root-v1", "root-v1-cert", "root-v1-key"]);
         assert.ok(preview4.with("replace").includes("intermediate-cert"));
         assert.deepEqual(preview4.with("update"), ["cacerts-secret"]);
-        fakeIstiod.paused = true;
+        await istio.istiod.pause();
         await assert.rejects(stack.up({ onOutput: log }), (err: Error) => {
             assert.match(err.message, /timed out after \d+s \(istio-ca:rootCertTimeoutSeconds\)/);
             assert.match(err.message, /istio-ca-root-cert/);
@@ -149,7 +150,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         const marks3 = await restartMarks(cluster);
         assert.notEqual(marks3["istio-system/istiod"], marks2["istio-system/istiod"], "a root change restarts istiod");
         assert.equal(marks3["bookinfo/reviews"], marks2["bookinfo/reviews"], "workloads wait for the root check");
-        fakeIstiod.paused = false;
+        await istio.istiod.resume();
         await stack.up({ onOutput: log });
         const marks4 = await restartMarks(cluster);
         assert.notEqual(marks4["bookinfo/reviews"], marks3["bookinfo/reviews"], "the next up finished the restarts");
@@ -236,7 +237,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         const after = (await readSecret(cluster, "cacerts"))!;
         assert.equal(after.uid, v1.uid, "cacerts is left in place for istiod");
     } finally {
-        await fakeIstiod.stop();
+        await istio?.stop();
         await ts?.dispose();
         const dir = cluster.dir;
         await cluster.stop();

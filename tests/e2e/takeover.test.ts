@@ -2,12 +2,12 @@
 // hand-made cacerts (made here with openssl, as Istio's tools/certs Makefile would) backs it up
 // byte for byte before changing it, every rotation backs up the content it replaces, a backup can
 // be restored with istio-ca:restoreCacertsFrom, and `pulumi destroy` leaves cacerts and every
-// backup in place. (No istiod/Envoy: FakeIstiod and the checks switched off, as in rotation.test.ts.)
+// backup in place. Real istiod serves each cacerts (see rotation.test.ts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, OpRecorder, TestStack } from "../support/engine";
-import { FakeIstiod } from "../support/fakeIstiod";
+import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig, readSecret } from "../support/localCluster";
 import { issuedBy, selfSignedCa, writeTemp } from "../support/testCerts";
 import { backupNameOf, BACKUP_SELECTOR } from "../../lib/cacertsFiles";
@@ -20,11 +20,10 @@ async function backupNames(cluster: Cluster): Promise<string[]> {
 
 test("takeover of a hand-made cacerts: backup before change, backup per rotation, restore, destroy keeps backups", { timeout: 10 * 60_000 }, async (t) => {
     const cluster = await startCluster({ log: (m) => t.diagnostic(m) });
-    const fakeIstiod = new FakeIstiod(cluster);
+    let istio: RealIstio | undefined;
     let ts: TestStack | undefined;
     try {
         await seedMesh(cluster);
-        fakeIstiod.start();
         // The hand-made CA, as after Istio's "Plug in CA certificates" task.
         const root = selfSignedCa("Hand Root");
         const intermediate = issuedBy(root, "/O=Istio/CN=Intermediate CA/L=by-hand");
@@ -34,8 +33,10 @@ test("takeover of a hand-made cacerts: backup before change, backup per rotation
             `--from-file=root-cert.pem=${root.certPath}`, `--from-file=cert-chain.pem=${chainPath}`]);
         const handMade = (await readSecret(cluster, "cacerts"))!;
         const handMadeBackup = backupNameOf(handMade.data);
+        // Real istiod starts on the hand-made cacerts, as in the cluster being taken over.
+        istio = await RealIstio.start(cluster, { log: (m) => t.diagnostic(m) });
 
-        ts = await createTestStack("takeover", program, localClusterConfig(cluster, "e2e"));
+        ts = await createTestStack("takeover", program, localClusterConfig(cluster, "e2e", istio.stackConfig));
         const { stack } = ts;
         const log = (line: string) => t.diagnostic(line.trimEnd());
 
@@ -111,7 +112,7 @@ test("takeover of a hand-made cacerts: backup before change, backup per rotation
         }
         assert.equal((await readSecret(cluster, "cacerts"))?.uid, handMade.uid, "cacerts is left in place");
     } finally {
-        await fakeIstiod.stop();
+        await istio?.stop();
         await ts?.dispose();
         await cluster.stop();
     }
