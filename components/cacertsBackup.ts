@@ -28,6 +28,7 @@ export class CacertsBackup extends pulumi.ComponentResource {
             environment: stepEnvironment(args.config, {}, BACKUP_STEP),
             // Known in preview when the content is (no-op, restore): a no-op preview shows no change.
             triggers: [args.newContentHash],
+            addPreviousOutputInEnv: false, // not read; see components/meshRollout.ts
         }, { parent: this });
         this.summary = this.command.stdout.apply((out) => out.trim().split("\n").pop() ?? "");
         this.registerOutputs({ summary: this.summary });

@@ -2,6 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { IstioCaConfig } from "./config";
 import { STEP_ENTRY_POINT, STEP_NAMES, STEP_NEEDS, StepName, stepEnvironment } from "../lib/stepEnv";
+import type { NamespacesSummary } from "../lib/stepRunner";
+import { STACK_DIR_ENV, stackDirFor } from "../lib/stackDir";
 
 export interface MeshRolloutArgs {
     config: IstioCaConfig;
@@ -51,8 +53,8 @@ export function stepTriggers(config: IstioCaConfig, trustBundleHash: pulumi.Inpu
  * on the next `pulumi up`.
  */
 export class MeshRollout extends pulumi.ComponentResource {
-    /** Namespaces whose deployments were restarted (read from the step's summary line). */
-    public readonly restartedNamespaces: pulumi.Output<string[]>;
+    /** Namespaces whose deployments were restarted: count, first names, the file with all (the step's summary line). */
+    public readonly restartedNamespaces: pulumi.Output<NamespacesSummary>;
 
     constructor(name: string, args: MeshRolloutArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-ca:mesh:MeshRollout", name, {}, opts);
@@ -68,8 +70,14 @@ export class MeshRollout extends pulumi.ComponentResource {
                 // unknown during preview (a new intermediate) would show the step as changed.
                 environment: pulumi
                     .all(STEP_NEEDS[step].map((key) => (key === "trustBundlePem" ? args.trustBundlePem : args.signingCertPem)))
-                    .apply((values) => stepEnvironment(config, Object.fromEntries(STEP_NEEDS[step].map((key, i) => [key, values[i]])), step)),
+                    .apply((values) => ({
+                        ...stepEnvironment(config, Object.fromEntries(STEP_NEEDS[step].map((key, i) => [key, values[i]])), step),
+                        [STACK_DIR_ENV]: stackDirFor(pulumi.getProject(), pulumi.getStack()),
+                    })),
                 triggers: triggers.get(step),
+                // No step reads its previous output; upstream would pass it in PULUMI_COMMAND_STDOUT,
+                // and one environment string over 128 KiB makes the next run fail to start.
+                addPreviousOutputInEnv: false,
             }, { parent: this, dependsOn: previous ? [previous] : args.after });
             commands.set(step, cmd);
             previous = cmd;
@@ -80,13 +88,13 @@ export class MeshRollout extends pulumi.ComponentResource {
     }
 }
 
-/** The restart step prints one JSON summary as its last stdout line. */
-export function parseRestartedNamespaces(stdout: string): string[] {
+/** The restart step prints one JSON summary as its last stdout line (lib/stepRunner.ts). */
+export function parseRestartedNamespaces(stdout: string): NamespacesSummary {
     const last = stdout.trim().split("\n").pop() ?? "";
     try {
-        const summary = JSON.parse(last) as { restartedNamespaces?: string[] };
-        return summary.restartedNamespaces ?? [];
+        const summary = JSON.parse(last) as { restartedNamespaces?: NamespacesSummary };
+        return summary.restartedNamespaces ?? { count: 0, first: [] };
     } catch {
-        return [];
+        return { count: 0, first: [] };
     }
 }

@@ -18,6 +18,7 @@ import { IntermediateCa } from "./intermediateCa";
 import { MeshRollout } from "./meshRollout";
 import { externalRoots, generatedRoots, RootGeneration, RootStackReader, RootStackRoots, selfSignedRoot } from "./roots";
 import { CertificateSummary } from "./summary";
+import type { NamespacesSummary } from "../lib/stepRunner";
 import { expiryContext, warnOnExpiry, watchedRoot } from "./expiry";
 
 export interface IstioCaOutputs {
@@ -30,7 +31,7 @@ export interface IstioCaOutputs {
     intermediate: pulumi.Output<CertificateSummary>;
     /** Public hash of the cacerts content, the trigger of the restarts. */
     cacertsContentHash: pulumi.Output<string>;
-    restartedNamespaces: pulumi.Output<string[]>;
+    restartedNamespaces: pulumi.Output<NamespacesSummary>;
     /** What this deployment signs with and trusts: the next run compares its config with it. */
     trustState: TrustState;
     /** Set while cacerts holds a restored backup (istio-ca:restoreCacertsFrom). */

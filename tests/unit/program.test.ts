@@ -6,7 +6,7 @@ import { clusterFacts, promiseOf, setupMocks } from "../support/mocks";
 
 const world = setupMocks(
     { clusterName: "east", restartConcurrency: "7" },
-    { "restart-workloads": 'restarting bookinfo\n{"restartedNamespaces":["bookinfo","payments"]}\n' },
+    { "restart-workloads": 'restarting bookinfo\n{"restartedNamespaces":{"count":2,"first":["bookinfo","payments"],"list":".istio-ca/p.s/restarted-namespaces.txt"}}\n' },
 );
 // Imported after the mocks, as a real run would load it.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -117,6 +117,7 @@ test("the steps run in order, each after the previous, triggered by hashes of th
         assert.equal(env.ISTIO_CA_CONCURRENCY, step.startsWith("restart-workloads") || step === "verify-workload-certs" ? "7" : undefined);
         assert.doesNotMatch(JSON.stringify(env), /PRIVATE KEY|mock private key/);
         assert.equal(env.ISTIO_CA_SIGNING_CERT_PEM !== undefined, step === "verify-workload-certs");
+        assert.equal(await promiseOf(cmd.inputs.addPreviousOutputInEnv), false, `${step}: no previous output in the environment`);
     }
 });
 
@@ -131,6 +132,6 @@ test("outputs are readable and hold no key material", async () => {
     assert.ok(resolved.signingRoot.daysLeft > 3000);
     assert.deepEqual(Object.keys(resolved.trustedRoots), ["v1"]);
     assert.notEqual(resolved.intermediate.sha256Fingerprint, resolved.signingRoot.sha256Fingerprint);
-    assert.deepEqual(resolved.restartedNamespaces, ["bookinfo", "payments"]);
+    assert.deepEqual(resolved.restartedNamespaces, { count: 2, first: ["bookinfo", "payments"], list: ".istio-ca/p.s/restarted-namespaces.txt" });
     assert.doesNotMatch(JSON.stringify(resolved), /PRIVATE KEY|mock private key/);
 });

@@ -57,6 +57,7 @@ test("the backup step runs before cacerts changes, triggered by the new content'
     const data = await promiseOf(secret.inputs.stringData) as Record<string, string>;
     const hash = publicContentHash({ caCertPem: data["ca-cert.pem"], rootCertPem: data["root-cert.pem"], certChainPem: data["cert-chain.pem"] });
     assert.deepEqual(await promiseOf(backup.inputs.triggers), [hash]);
+    assert.equal(await promiseOf(backup.inputs.addPreviousOutputInEnv), false, "no previous output in the environment");
     assert.equal(await promiseOf(r.outputs!.cacertsContentHash), hash, "the same hash the stack outputs");
     assert.deepEqual(r.warnings, [], "a deployed stack takes nothing over");
 });
