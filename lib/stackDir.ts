@@ -38,3 +38,29 @@ export function resolveStackDir(env: NodeJS.ProcessEnv, root: string = projectRo
     }
     return abs;
 }
+
+export const STEP_SETTINGS_FILE = "step-settings.json";
+
+/**
+ * Program side: writes how the steps run (tools, cluster access, timeouts...) where they read it
+ * at run time. Not a command input, so editing these settings re-runs no step.
+ */
+export function writeStepSettings(root: string, stackDir: string, settings: object): void {
+    const dir = path.resolve(root, stackDir);
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, STEP_SETTINGS_FILE);
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(settings, null, 2) + "\n");
+    fs.renameSync(`${file}.tmp`, file); // a step never reads a half-written file
+}
+
+/** Step side: the settings the program wrote for this stack. */
+export function readStepSettingsFile<T>(stackDir: string): T {
+    const file = path.join(stackDir, STEP_SETTINGS_FILE);
+    let text: string;
+    try {
+        text = fs.readFileSync(file, "utf8");
+    } catch {
+        throw new Error(`${file} is missing: the program writes it on every pulumi preview/up of this stack; run pulumi up again from this project`);
+    }
+    return JSON.parse(text) as T;
+}

@@ -5,8 +5,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { backupCacerts } from "./backup";
 import { Kubectl, spawnCounter, ToolError } from "./kubectl";
-import { RESTARTED_NAMESPACES_FILE, resolveStackDir } from "./stackDir";
-import { BACKUP_STEP, BackupStepName, readStepSettings, STEP_NAMES, StepName } from "./stepEnv";
+import { readStepSettingsFile, RESTARTED_NAMESPACES_FILE, resolveStackDir, STACK_DIR_ENV } from "./stackDir";
+import { BACKUP_STEP, BackupStepName, readStepSettings, RunSettings, STEP_NAMES, StepName, UNCHANGED } from "./stepEnv";
 import { FIRST_NAMES, StepOutput } from "./stepOutput";
 import { restartIstiod, restartWorkloads, StepContext, StepFailure, verifyProxies, verifyWorkloadCerts, waitRootCert } from "./steps";
 
@@ -23,19 +23,15 @@ const steps: Record<StepName | BackupStepName, (ctx: StepContext) => Promise<obj
 export interface NamespacesSummary {
     count: number;
     first: string[];
-    /** Relative to the project root, on the machine that ran the step; absent when the step had no stack directory. */
+    /** Relative to the project root, on the machine that ran the step. */
     list?: string;
 }
 
-function summarizeNamespaces(names: string[], stackDir: string | undefined, root: string): NamespacesSummary {
-    const summary: NamespacesSummary = { count: names.length, first: names.slice(0, FIRST_NAMES) };
-    if (stackDir) {
-        fs.mkdirSync(stackDir, { recursive: true });
-        const file = path.join(stackDir, RESTARTED_NAMESPACES_FILE);
-        fs.writeFileSync(file, names.map((n) => `${n}\n`).join(""));
-        summary.list = path.relative(root, file);
-    }
-    return summary;
+function summarizeNamespaces(names: string[], stackDir: string, root: string): NamespacesSummary {
+    fs.mkdirSync(stackDir, { recursive: true });
+    const file = path.join(stackDir, RESTARTED_NAMESPACES_FILE);
+    fs.writeFileSync(file, names.map((n) => `${n}\n`).join(""));
+    return { count: names.length, first: names.slice(0, FIRST_NAMES), list: path.relative(root, file) };
 }
 
 export interface RunStepOptions {
@@ -45,18 +41,27 @@ export interface RunStepOptions {
     root: string;
 }
 
-export async function runStep(step: string, opts: RunStepOptions): Promise<number> {
+export async function runStep(argv: string[], opts: RunStepOptions): Promise<number> {
     const out = new StepOutput(opts.write);
-    if (!Object.hasOwn(steps, step)) {
-        out.report(`usage: main.js <${[BACKUP_STEP, ...STEP_NAMES].join("|")}>`);
+    const [first, second] = argv;
+    const step = first === UNCHANGED ? second : first;
+    if (!Object.hasOwn(steps, step ?? "")) {
+        out.report(`usage: main.js [${UNCHANGED}] <${[BACKUP_STEP, ...STEP_NAMES].join("|")}>`);
         return 2;
     }
     const name = step as StepName | BackupStepName;
+    if (first === UNCHANGED) {
+        out.summary({ step: name, unchanged: "settings changed, cacerts did not: nothing to do (istio-ca:restartRequest re-runs the restarts)" });
+        return 0;
+    }
     const started = Date.now();
     const log = (line: string): void => out.progress(`[${name} +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`);
     try {
-        const settings = readStepSettings(opts.env);
         const stackDir = resolveStackDir(opts.env, opts.root);
+        if (!stackDir) {
+            throw new Error(`environment variable ${STACK_DIR_ENV} is not set: this entry point is run by the istio-ca program's commands`);
+        }
+        const settings = readStepSettings(opts.env, readStepSettingsFile<RunSettings>(stackDir));
         const kubectl = new Kubectl({ binary: settings.kubectl, kubeconfig: settings.kubeconfig, context: settings.context });
         const { restartedNamespaces, ...summary } = await steps[name]({ settings, kubectl, log }) as { restartedNamespaces?: string[] };
         log(`done (${spawnCounter.kubectl} kubectl, ${spawnCounter.istioctl} istioctl processes)`);

@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { clipLine, firstNames, MAX_LINE, MAX_TOTAL, StepOutput } from "../../lib/stepOutput";
 import { runStep } from "../../lib/stepRunner";
+import { writeStepSettings } from "../../lib/stackDir";
 import { fakeKubectl } from "../support/fakeKubectl";
 
 const bytes = (s: string): number => Buffer.byteLength(s, "utf8");
@@ -39,19 +40,17 @@ test("StepOutput: progress stops before the budget, a report is cut to fit, the 
     assert.throws(() => new StepOutput(() => undefined).summary({ list: "n".repeat(MAX_LINE) }), /over the 4096-byte line limit/);
 });
 
-/** A project root (Pulumi.yaml) for the stack directory, and the env of a step command. */
-function stepEnv(binary: string, extra: Record<string, string> = {}): { root: string; env: NodeJS.ProcessEnv } {
+/** A project root (Pulumi.yaml) with the stack's settings file, and the env of a step command. */
+function stepEnv(binary: string, extra: Record<string, string> = {}, settings: object = {}): { root: string; env: NodeJS.ProcessEnv } {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "istio-ca-output-"));
     fs.writeFileSync(path.join(root, "Pulumi.yaml"), "name: t\n");
-    return {
-        root,
-        env: { ISTIO_CA_KUBECTL: binary, ISTIO_CA_ISTIO_NAMESPACE: "istio-system", ISTIO_CA_CONCURRENCY: "10", ISTIO_CA_STACK_DIR: ".istio-ca/t.s", ...extra },
-    };
+    writeStepSettings(root, ".istio-ca/t.s", { kubectl: binary, concurrency: 10, ...settings });
+    return { root, env: { ISTIO_CA_ISTIO_NAMESPACE: "istio-system", ISTIO_CA_STACK_DIR: ".istio-ca/t.s", ...extra } };
 }
 
 async function capture(step: string, root: string, env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
     const got = { stdout: "", stderr: "" };
-    const code = await runStep(step, { env, root, write: (s, t) => { got[s] += t; } });
+    const code = await runStep([step], { env, root, write: (s, t) => { got[s] += t; } });
     return { code, ...got };
 }
 
@@ -91,7 +90,7 @@ test(`wait-root-cert timing out at ${MESH} stale namespaces: the report is cut t
         { match: ["get", "namespaces"], stdout: namespaceList },
         { match: ["get", "configmaps", "--watch"], hold: true },
     ]);
-    const { root, env } = stepEnv(k.binary, { ISTIO_CA_TRUST_FINGERPRINTS: "ab".repeat(32), ISTIO_CA_ROOT_CERT_TIMEOUT_SECONDS: "1" });
+    const { root, env } = stepEnv(k.binary, { ISTIO_CA_TRUST_FINGERPRINTS: "ab".repeat(32) }, { rootCertTimeoutSeconds: 1 });
     const { code, stdout, stderr } = await capture("wait-root-cert", root, env);
     assert.equal(code, 1);
     assertBounded("wait-root-cert", stdout, stderr);
