@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { backupCacerts } from "./backup";
 import { Kubectl, spawnCounter, ToolError } from "./kubectl";
-import { readStepSettingsFile, RESTARTED_NAMESPACES_FILE, resolveStackDir, STACK_DIR_ENV } from "./stackDir";
+import { readStepSettingsFile, RESTARTED_NAMESPACES_FILE, resolveStackDir, STACK_DIR_ENV, STEP_SETTINGS_FILE } from "./stackDir";
 import { BACKUP_STEP, BackupStepName, readStepSettings, RunSettings, STEP_NAMES, StepName, UNCHANGED } from "./stepEnv";
 import { FIRST_NAMES, StepOutput } from "./stepOutput";
 import { restartIstiod, restartWorkloads, StepContext, StepFailure, verifyProxies, verifyWorkloadCerts, waitRootCert } from "./steps";
@@ -62,6 +62,9 @@ export async function runStep(argv: string[], opts: RunStepOptions): Promise<num
             throw new Error(`environment variable ${STACK_DIR_ENV} is not set: this entry point is run by the istio-ca program's commands`);
         }
         const settings = readStepSettings(opts.env, readStepSettingsFile<RunSettings>(stackDir));
+        log(`settings (${path.relative(opts.root, stackDir)}/${STEP_SETTINGS_FILE}): kubectl ${settings.kubectl}, concurrency ${settings.concurrency}, ` +
+            `timeouts (s): rollout ${settings.rolloutTimeoutMs / 1000}, root cert ${settings.rootCertTimeoutMs / 1000}, ` +
+            `proxy status ${settings.proxyStatusTimeoutMs / 1000}, workload certs ${settings.workloadCertTimeoutMs / 1000}`);
         const kubectl = new Kubectl({ binary: settings.kubectl, kubeconfig: settings.kubeconfig, context: settings.context });
         const { restartedNamespaces, ...summary } = await steps[name]({ settings, kubectl, log }) as { restartedNamespaces?: string[] };
         log(`done (${spawnCounter.kubectl} kubectl, ${spawnCounter.istioctl} istioctl processes)`);
