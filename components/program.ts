@@ -18,11 +18,11 @@ import { IntermediateCa } from "./intermediateCa";
 import { MeshRollout, stepStackDir } from "./meshRollout";
 import { externalRoots, generatedRoots, RootGeneration, RootStackReader, RootStackRoots, selfSignedRoot } from "./roots";
 import { CertificateSummary } from "./summary";
+import { expiryContext, warnOnExpiry, watchedRoot } from "./expiry";
 import type { NamespacesSummary } from "../lib/stepRunner";
 import { projectRoot, writeStepSettings } from "../lib/stackDir";
 
 export { projectRoot };
-import { expiryContext, warnOnExpiry, watchedRoot } from "./expiry";
 
 export interface IstioCaOutputs {
     istioNamespace: string;

@@ -1,12 +1,12 @@
-// Runs one step as its command does (lib/cli/main.ts): settings from the environment, progress on
-// stderr, one JSON summary as the last stdout line, everything within the output limits of
-// lib/stepOutput.ts whatever the mesh size.
+// Runs one step as its command does (lib/cli/main.ts): settings from the environment and the
+// stack's settings file, progress on stderr, one JSON summary as the last stdout line, everything
+// within the output limits of lib/stepOutput.ts whatever the mesh size.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { backupCacerts } from "./backup";
 import { Kubectl, spawnCounter, ToolError } from "./kubectl";
 import { readStepSettingsFile, RESTARTED_NAMESPACES_FILE, resolveStackDir, STACK_DIR_ENV, STEP_SETTINGS_FILE } from "./stackDir";
-import { BACKUP_STEP, BackupStepName, readStepSettings, RunSettings, STEP_NAMES, StepName, UNCHANGED } from "./stepEnv";
+import { BACKUP_STEP, BackupStepName, readStepSettings, RunSettings, STEP_NAMES, StepName, StepSettings, UNCHANGED } from "./stepEnv";
 import { FIRST_NAMES, StepOutput } from "./stepOutput";
 import { restartIstiod, restartWorkloads, StepContext, StepFailure, verifyProxies, verifyWorkloadCerts, waitRootCert } from "./steps";
 
@@ -41,6 +41,20 @@ export interface RunStepOptions {
     root: string;
 }
 
+/** The step's settings: what cacerts is from the environment, how to run from the stack's settings file. */
+function settingsOf(opts: RunStepOptions): { settings: StepSettings; stackDir: string } {
+    const stackDir = resolveStackDir(opts.env, opts.root);
+    if (!stackDir) {
+        throw new Error(`environment variable ${STACK_DIR_ENV} is not set: this entry point is run by the istio-ca program's commands`);
+    }
+    return { settings: readStepSettings(opts.env, readStepSettingsFile<RunSettings>(stackDir)), stackDir };
+}
+
+const describe = (s: StepSettings): string =>
+    `kubectl ${s.kubectl}, concurrency ${s.concurrency}, timeouts (s): rollout ${s.rolloutTimeoutMs / 1000}, ` +
+    `root cert ${s.rootCertTimeoutMs / 1000}, proxy status ${s.proxyStatusTimeoutMs / 1000}, workload certs ${s.workloadCertTimeoutMs / 1000}`;
+
+/** `main.js [unchanged] <step>`: exit code 0 (done), 1 (failed, with a report) or 2 (usage). */
 export async function runStep(argv: string[], opts: RunStepOptions): Promise<number> {
     const out = new StepOutput(opts.write);
     const [first, second] = argv;
@@ -57,14 +71,8 @@ export async function runStep(argv: string[], opts: RunStepOptions): Promise<num
     const started = Date.now();
     const log = (line: string): void => out.progress(`[${name} +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`);
     try {
-        const stackDir = resolveStackDir(opts.env, opts.root);
-        if (!stackDir) {
-            throw new Error(`environment variable ${STACK_DIR_ENV} is not set: this entry point is run by the istio-ca program's commands`);
-        }
-        const settings = readStepSettings(opts.env, readStepSettingsFile<RunSettings>(stackDir));
-        log(`settings (${path.relative(opts.root, stackDir)}/${STEP_SETTINGS_FILE}): kubectl ${settings.kubectl}, concurrency ${settings.concurrency}, ` +
-            `timeouts (s): rollout ${settings.rolloutTimeoutMs / 1000}, root cert ${settings.rootCertTimeoutMs / 1000}, ` +
-            `proxy status ${settings.proxyStatusTimeoutMs / 1000}, workload certs ${settings.workloadCertTimeoutMs / 1000}`);
+        const { settings, stackDir } = settingsOf(opts);
+        log(`settings (${path.relative(opts.root, stackDir)}/${STEP_SETTINGS_FILE}): ${describe(settings)}`);
         const kubectl = new Kubectl({ binary: settings.kubectl, kubeconfig: settings.kubeconfig, context: settings.context });
         const { restartedNamespaces, ...summary } = await steps[name]({ settings, kubectl, log }) as { restartedNamespaces?: string[] };
         log(`done (${spawnCounter.kubectl} kubectl, ${spawnCounter.istioctl} istioctl processes)`);
