@@ -3,7 +3,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseConfig } from "../../components/config";
-import { stepTriggers } from "../../components/meshRollout";
+import { parseRestartedNamespaces, stepTriggers } from "../../components/meshRollout";
+import { spawnCounter } from "../../lib/kubectl";
+import { runStep } from "../../lib/stepRunner";
 
 const configWith = (values: Record<string, string>) => parseConfig((k) => ({ clusterName: "c", ...values } as Record<string, string>)[k]);
 const triggers = (values: Record<string, string>) => Object.fromEntries(stepTriggers(configWith(values), "B", "S"));
@@ -27,4 +29,16 @@ test("istio-ca:restartRequest re-runs the restarts and the checks after them, no
     }
     assert.deepEqual(t["wait-root-cert"], ["B"]);
     assert.notDeepEqual(triggers({ restartRequest: "2" })["restart-workloads"], t["restart-workloads"], "a new value is a new trigger");
+});
+
+test("an input change that is no trigger runs `main.js unchanged <step>`: it restarts nothing and says so", async () => {
+    const writes: string[] = [];
+    const before = spawnCounter.kubectl;
+    const code = await runStep(["unchanged", "restart-workloads"], { env: {}, root: "/nonexistent", write: (_, t) => writes.push(t) });
+    assert.equal(code, 0);
+    assert.equal(spawnCounter.kubectl, before, "no kubectl started");
+    const summary = JSON.parse(writes.join("").trim());
+    assert.equal(summary.step, "restart-workloads");
+    assert.match(summary.unchanged, /nothing to do/);
+    assert.deepEqual(parseRestartedNamespaces(writes.join("")), { count: 0, first: [] }, "the output says no namespace was restarted");
 });
