@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { IstioCaConfig } from "./config";
-import { BACKUP_STEP, STEP_ENTRY_POINT, stepEnvironment } from "../lib/stepEnv";
+import { BACKUP_STEP } from "../lib/stepEnv";
+import { stepCommand, stepCommandEnv } from "./meshRollout";
 
 export interface CacertsBackupArgs {
     config: IstioCaConfig;
@@ -23,9 +24,10 @@ export class CacertsBackup extends pulumi.ComponentResource {
     constructor(name: string, args: CacertsBackupArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-ca:k8s:CacertsBackup", name, {}, opts);
         this.command = new command.local.Command(`${name}-cacerts`, {
-            create: `node ${STEP_ENTRY_POINT} ${BACKUP_STEP}`,
-            // Namespace and how to reach the cluster: nothing secret, nothing that changes with the content.
-            environment: stepEnvironment(args.config, {}, BACKUP_STEP),
+            ...stepCommand(BACKUP_STEP),
+            // The namespace (how to reach the cluster is in the settings file): nothing secret,
+            // nothing that changes with the content.
+            environment: stepCommandEnv(args.config, {}, BACKUP_STEP),
             // Known in preview when the content is (no-op, restore): a no-op preview shows no change.
             triggers: [args.newContentHash],
         }, { parent: this });

@@ -83,6 +83,8 @@ export interface IstioCaConfig {
     restoreCacertsFrom?: string;
     /** At takeover, back up and replace an existing cacerts that is not a complete Istio CA (else: refuse). */
     replaceInvalidCacerts: boolean;
+    /** A new value re-runs the restarts (and the checks after them) with cacerts unchanged. */
+    restartRequest?: string;
 }
 
 /** Raw string values by key (without the namespace), as stack config holds them. */
@@ -328,6 +330,7 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
         },
         restoreCacertsFrom: secretName(p, "restoreCacertsFrom", optionalString(raw, "restoreCacertsFrom")),
         replaceInvalidCacerts: boolean(raw, p, "replaceInvalidCacerts", false),
+        restartRequest: optionalString(raw, "restartRequest"),
     };
 
     if (p.list.length > 0) {

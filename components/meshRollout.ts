@@ -1,7 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { IstioCaConfig } from "./config";
-import { STEP_ENTRY_POINT, STEP_NAMES, STEP_NEEDS, StepName, stepEnvironment } from "../lib/stepEnv";
+import { BackupStepName, ExpectedCa, STEP_ENTRY_POINT, STEP_NAMES, STEP_NEEDS, StepName, stepEnvironment, UNCHANGED } from "../lib/stepEnv";
+import type { NamespacesSummary } from "../lib/stepRunner";
+import { STACK_DIR_ENV, stackDirFor } from "../lib/stackDir";
 
 export interface MeshRolloutArgs {
     config: IstioCaConfig;
@@ -16,6 +18,27 @@ export interface MeshRolloutArgs {
     after: pulumi.Resource[];
 }
 
+/** This stack's directory in the project (lib/stackDir.ts): the steps' settings file and lists. */
+export const stepStackDir = (): string => stackDirFor(pulumi.getProject(), pulumi.getStack());
+
+/** What a step command runs. */
+export function stepCommand(step: StepName | BackupStepName) {
+    return {
+        create: `node ${STEP_ENTRY_POINT} ${step}`,
+        // A change of the inputs that is not a trigger (an older version's environment, another
+        // istioNamespace) is an update: it runs this, which restarts nothing.
+        update: `node ${STEP_ENTRY_POINT} ${UNCHANGED} ${step}`,
+        // No step reads its previous output; the provider would pass it in PULUMI_COMMAND_STDOUT,
+        // and one environment string over 128 KiB makes the next run fail to start.
+        addPreviousOutputInEnv: false,
+    };
+}
+
+/** A step command's environment: what cacerts is (lib/stepEnv.ts) and where the stack's settings are. */
+export function stepCommandEnv(config: IstioCaConfig, expected: ExpectedCa, step: StepName | BackupStepName): Record<string, string> {
+    return { ...stepEnvironment(config, expected, step), [STACK_DIR_ENV]: stepStackDir() };
+}
+
 /**
  * Which steps run, and which change re-runs each. A changed trust bundle (any root change) runs
  * everything, as the manual procedure does. An intermediate-only change does not touch the root
@@ -27,17 +50,20 @@ export interface MeshRolloutArgs {
  */
 export function stepTriggers(config: IstioCaConfig, trustBundleHash: pulumi.Input<string>, signerHash: pulumi.Input<string>): Map<StepName, pulumi.Input<string>[]> {
     const steps = new Map<StepName, pulumi.Input<string>[]>();
+    // istio-ca:restartRequest: a user's explicit "run the restarts again" (and the checks after them).
+    // Added only when set, so the triggers of stacks that never set it stay what they were.
+    const request = config.restartRequest ? [`restartRequest=${config.restartRequest}`] : [];
     const restartIstiodForSigner = config.restartIstiodOnIntermediateRotation || config.restartWorkloadsOnIntermediateRotation;
-    steps.set("restart-istiod", restartIstiodForSigner ? [trustBundleHash, signerHash] : [trustBundleHash]);
+    steps.set("restart-istiod", [...(restartIstiodForSigner ? [trustBundleHash, signerHash] : [trustBundleHash]), ...request]);
     if (config.verify.rootCertConfigMaps) {
         steps.set("wait-root-cert", [trustBundleHash]);
     }
-    steps.set("restart-workloads", config.restartWorkloadsOnIntermediateRotation ? [trustBundleHash, signerHash] : [trustBundleHash]);
+    steps.set("restart-workloads", [...(config.restartWorkloadsOnIntermediateRotation ? [trustBundleHash, signerHash] : [trustBundleHash]), ...request]);
     if (config.verify.proxyStatus) {
-        steps.set("verify-proxies", [trustBundleHash, signerHash]);
+        steps.set("verify-proxies", [trustBundleHash, signerHash, ...request]);
     }
     if (config.verify.workloadCertificates) {
-        steps.set("verify-workload-certs", [trustBundleHash, signerHash]);
+        steps.set("verify-workload-certs", [trustBundleHash, signerHash, ...request]);
     }
     return steps;
 }
@@ -51,8 +77,8 @@ export function stepTriggers(config: IstioCaConfig, trustBundleHash: pulumi.Inpu
  * on the next `pulumi up`.
  */
 export class MeshRollout extends pulumi.ComponentResource {
-    /** Namespaces whose deployments were restarted (read from the step's summary line). */
-    public readonly restartedNamespaces: pulumi.Output<string[]>;
+    /** Namespaces whose deployments were restarted: count, first names, the file with all (the step's summary line). */
+    public readonly restartedNamespaces: pulumi.Output<NamespacesSummary>;
 
     constructor(name: string, args: MeshRolloutArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-ca:mesh:MeshRollout", name, {}, opts);
@@ -62,13 +88,14 @@ export class MeshRollout extends pulumi.ComponentResource {
         let previous: command.local.Command | undefined;
         const commands = new Map<StepName, command.local.Command>();
         for (const step of STEP_NAMES.filter((s) => triggers.has(s))) {
+            // Only what the step compares goes into its environment: an unrelated value that is
+            // unknown during preview (a new intermediate) would show the step as changed.
+            const environment = pulumi
+                .all(STEP_NEEDS[step].map((key) => (key === "trustBundlePem" ? args.trustBundlePem : args.signingCertPem)))
+                .apply((values) => stepCommandEnv(config, Object.fromEntries(STEP_NEEDS[step].map((key, i) => [key, values[i]])), step));
             const cmd: command.local.Command = new command.local.Command(`${name}-${step}`, {
-                create: `node ${STEP_ENTRY_POINT} ${step}`,
-                // Only what the step compares goes into its environment: an unrelated value that is
-                // unknown during preview (a new intermediate) would show the step as changed.
-                environment: pulumi
-                    .all(STEP_NEEDS[step].map((key) => (key === "trustBundlePem" ? args.trustBundlePem : args.signingCertPem)))
-                    .apply((values) => stepEnvironment(config, Object.fromEntries(STEP_NEEDS[step].map((key, i) => [key, values[i]])), step)),
+                ...stepCommand(step),
+                environment,
                 triggers: triggers.get(step),
             }, { parent: this, dependsOn: previous ? [previous] : args.after });
             commands.set(step, cmd);
@@ -80,13 +107,13 @@ export class MeshRollout extends pulumi.ComponentResource {
     }
 }
 
-/** The restart step prints one JSON summary as its last stdout line. */
-export function parseRestartedNamespaces(stdout: string): string[] {
+/** The restart step prints one JSON summary as its last stdout line (lib/stepRunner.ts). */
+export function parseRestartedNamespaces(stdout: string): NamespacesSummary {
     const last = stdout.trim().split("\n").pop() ?? "";
     try {
-        const summary = JSON.parse(last) as { restartedNamespaces?: string[] };
-        return summary.restartedNamespaces ?? [];
+        const summary = JSON.parse(last) as { restartedNamespaces?: NamespacesSummary };
+        return summary.restartedNamespaces ?? { count: 0, first: [] };
     } catch {
-        return [];
+        return { count: 0, first: [] };
     }
 }

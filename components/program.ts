@@ -6,7 +6,7 @@ import { ClusterFacts, inspectCluster, ISTIO_CA_SECRET, multiRootProblem, multiR
 import { asRefusal } from "../lib/refusal";
 import { withholdRpcResponsesFromDebugLog } from "../lib/runtimeLog";
 import { classifyTransition, Transition, TrustState } from "../lib/rotation";
-import { STEP_ENTRY_POINT } from "../lib/stepEnv";
+import { RunSettings, runSettings, STEP_ENTRY_POINT } from "../lib/stepEnv";
 import { certChain, trustBundle } from "../lib/trustBundle";
 import { readRestoreSource } from "../lib/restore";
 import { CacertsSecret } from "./cacerts";
@@ -15,10 +15,14 @@ import { clusterProvider } from "./cluster";
 import { IstioCaConfig, loadConfig, SELF_SIGNED_GENERATION } from "./config";
 import { announceTakeover, restoreFromBackup, RestoredFrom, servedContentHash, ServedCacerts } from "./existingCacerts";
 import { IntermediateCa } from "./intermediateCa";
-import { MeshRollout } from "./meshRollout";
+import { MeshRollout, stepStackDir } from "./meshRollout";
 import { externalRoots, generatedRoots, RootGeneration, RootStackReader, RootStackRoots, selfSignedRoot } from "./roots";
 import { CertificateSummary } from "./summary";
 import { expiryContext, warnOnExpiry, watchedRoot } from "./expiry";
+import type { NamespacesSummary } from "../lib/stepRunner";
+import { projectRoot, writeStepSettings } from "../lib/stackDir";
+
+export { projectRoot };
 
 export interface IstioCaOutputs {
     istioNamespace: string;
@@ -30,7 +34,7 @@ export interface IstioCaOutputs {
     intermediate: pulumi.Output<CertificateSummary>;
     /** Public hash of the cacerts content, the trigger of the restarts. */
     cacertsContentHash: pulumi.Output<string>;
-    restartedNamespaces: pulumi.Output<string[]>;
+    restartedNamespaces: pulumi.Output<NamespacesSummary>;
     /** What this deployment signs with and trusts: the next run compares its config with it. */
     trustState: TrustState;
     /** Set while cacerts holds a restored backup (istio-ca:restoreCacertsFrom). */
@@ -47,6 +51,8 @@ export interface ProgramEnvironment {
     previousOutputs(): Promise<Record<string, unknown> | undefined>;
     /** The `roots` output of a root stack (istio-ca:rootStack). */
     readRootStack: RootStackReader;
+    /** Saves how the steps run for them to read at run time (default: the stack's settings file). */
+    saveStepSettings?: (stackDir: string, settings: RunSettings) => void;
 }
 
 /** The certificate and key that sign workload certificates (ca-cert.pem / ca-key.pem), and cert-chain.pem. */
@@ -141,18 +147,6 @@ export const liveEnvironment: ProgramEnvironment = {
     },
 };
 
-/** The directory holding Pulumi.yaml, whatever runs the program (ts from the root, js from dist/). */
-export function projectRoot(from = __dirname): string {
-    for (let dir = from; ; dir = path.dirname(dir)) {
-        if (fs.existsSync(path.join(dir, "Pulumi.yaml"))) {
-            return dir;
-        }
-        if (path.dirname(dir) === dir) {
-            throw new Error(`no Pulumi.yaml above ${from}`);
-        }
-    }
-}
-
 /** The step commands run compiled JavaScript; say so before anything is applied if it is missing. */
 export function assertStepsBuilt(root = projectRoot()): void {
     if (!fs.existsSync(path.join(root, STEP_ENTRY_POINT))) {
@@ -167,6 +161,8 @@ export function assertStepsBuilt(root = projectRoot()): void {
  */
 export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = liveEnvironment): Promise<IstioCaOutputs> {
     assertStepsBuilt();
+    // How the steps run, read by them at run time (not a command input: editing it re-runs nothing).
+    (env.saveStepSettings ?? ((dir, settings) => writeStepSettings(projectRoot(), dir, settings)))(stepStackDir(), runSettings(config));
     const deployed = (await env.previousOutputs())?.trustState as TrustState | undefined;
     // A stack's first run asks the cluster what it runs on now; later runs compare with their own
     // last deployment first, so a refused change never even reaches the cluster.

@@ -3,6 +3,7 @@
 // Deployments that is ~4 MB of JSON per poll for the API server to encode and kubectl to decode, a
 // real share of a small control plane's CPU in the middle of the rollouts it is waiting for (bench/).
 import { spawn } from "node:child_process";
+import { childEnv } from "./childEnv";
 import { spawnCounter, ToolError } from "./kubectl";
 
 /**
@@ -87,7 +88,7 @@ export function kubectlWatch<T>(target: WatchTarget, args: string[], onEvent: (e
         ...args, "--watch", "--output-watch-events", "-o", "json",
     ];
     spawnCounter.kubectl++;
-    const child = spawn(target.binary, argv, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(target.binary, argv, { stdio: ["ignore", "pipe", "pipe"], env: childEnv() });
     const splitter = new JsonObjectSplitter();
     let stderr = "";
     let events = 0;

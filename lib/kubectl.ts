@@ -3,6 +3,7 @@
 // cluster through it. Every call is one process; callers batch (one list across all namespaces)
 // rather than loop per object.
 import { execFile } from "node:child_process";
+import { childEnv } from "./childEnv";
 
 export interface KubectlOptions {
     /** Path or name of the kubectl binary. */
@@ -44,7 +45,7 @@ export function runTool(
 ): Promise<string> {
     spawnCounter[what]++;
     return new Promise((resolve, reject) => {
-        const child = execFile(binary, args, { maxBuffer: 512 * 1024 * 1024, timeout: timeoutMs }, (err, stdout, stderr) => {
+        const child = execFile(binary, args, { maxBuffer: 512 * 1024 * 1024, timeout: timeoutMs, env: childEnv() }, (err, stdout, stderr) => {
             if (!err) {
                 resolve(stdout);
                 return;

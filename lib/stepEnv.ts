@@ -1,6 +1,7 @@
 // The contract between the program (which declares the step commands) and the step entry point
-// (which runs them): environment variables only. Values travel in the environment, never in the
-// command string, so nothing is interpolated into a shell; none of them is secret.
+// (which runs them): the command's environment for what cacerts is (a change re-runs the step),
+// and the stack's settings file for how to run (read at run time: a change re-runs nothing).
+// Nothing travels in the command string, so nothing is interpolated into a shell; none of it is secret.
 import type { IstioCaConfig } from "../components/config";
 import { bundleFingerprints } from "./pem";
 
@@ -10,6 +11,8 @@ export const STEP_ENTRY_POINT = "dist/lib/cli/main.js";
 export type StepName = "restart-istiod" | "wait-root-cert" | "restart-workloads" | "verify-proxies" | "verify-workload-certs";
 /** In the order they run. */
 export const STEP_NAMES: readonly StepName[] = ["restart-istiod", "wait-root-cert", "restart-workloads", "verify-proxies", "verify-workload-certs"];
+/** The commands' `update` (`main.js unchanged <step>`): inputs changed but not cacerts, so nothing runs. */
+export const UNCHANGED = "unchanged";
 /** Runs before cacerts changes (components/cacertsBackup.ts), not after it like the others. */
 export const BACKUP_STEP = "backup-cacerts";
 export type BackupStepName = typeof BACKUP_STEP;
@@ -62,85 +65,68 @@ export interface StepSettings {
 }
 
 const E = {
-    kubectl: "ISTIO_CA_KUBECTL",
-    istioctl: "ISTIO_CA_ISTIOCTL",
-    istioctlXdsAddress: "ISTIO_CA_ISTIOCTL_XDS_ADDRESS",
-    kubeconfig: "ISTIO_CA_KUBECONFIG",
-    context: "ISTIO_CA_CONTEXT",
     istioNamespace: "ISTIO_CA_ISTIO_NAMESPACE",
-    istiodSelector: "ISTIO_CA_ISTIOD_SELECTOR",
     trustFingerprints: "ISTIO_CA_TRUST_FINGERPRINTS",
     signingCertPem: "ISTIO_CA_SIGNING_CERT_PEM",
     trustBundlePem: "ISTIO_CA_TRUST_BUNDLE_PEM",
-    workloadNamespaces: "ISTIO_CA_WORKLOAD_NAMESPACES",
-    concurrency: "ISTIO_CA_CONCURRENCY",
-    rootCertTimeout: "ISTIO_CA_ROOT_CERT_TIMEOUT_SECONDS",
-    rolloutTimeout: "ISTIO_CA_ROLLOUT_TIMEOUT_SECONDS",
-    proxyStatusTimeout: "ISTIO_CA_PROXY_STATUS_TIMEOUT_SECONDS",
-    workloadCertTimeout: "ISTIO_CA_WORKLOAD_CERT_TIMEOUT_SECONDS",
     pollInterval: "ISTIO_CA_POLL_INTERVAL_MS",
 } as const;
 
 /**
- * Program side: the environment of one step command. Each step gets only what it uses, so that
- * changing, say, the proxy-status timeout does not count as a change of the restart steps (a
- * changed environment re-runs a command).
+ * Program side: the environment of one step command, which the command provider diffs (a change
+ * re-runs the command). So it holds only what cacerts is: where it lives and the public parts the
+ * step compares with. How the step runs (tools, cluster access, timeouts, concurrency, namespaces)
+ * is in the stack's settings file (runSettings), read when the step runs: editing it re-runs nothing.
  */
 export function stepEnvironment(config: IstioCaConfig, expected: ExpectedCa, step: StepName | BackupStepName): Record<string, string> {
-    const env: Record<string, string> = {
-        [E.kubectl]: config.kubectlPath,
-        [E.istioNamespace]: config.istioNamespace,
-        [E.istiodSelector]: config.istiodSelector,
-    };
-    if (config.kubeconfig) {
-        env[E.kubeconfig] = config.kubeconfig;
-    }
-    if (config.kubeContext) {
-        env[E.context] = config.kubeContext;
-    }
-    const workloads = (): void => {
-        env[E.concurrency] = String(config.restartConcurrency);
-        if (config.workloadNamespaces) {
-            env[E.workloadNamespaces] = config.workloadNamespaces.join(",");
-        }
-    };
+    const env: Record<string, string> = { [E.istioNamespace]: config.istioNamespace };
     switch (step) {
-        case "restart-istiod":
-            env[E.rolloutTimeout] = String(config.verify.rolloutTimeoutSeconds);
-            break;
         case "wait-root-cert":
             env[E.trustFingerprints] = bundleFingerprints(need(expected, "trustBundlePem", step), "root-cert.pem").join(",");
-            env[E.rootCertTimeout] = String(config.verify.rootCertTimeoutSeconds);
-            break;
-        case "restart-workloads":
-            workloads();
-            env[E.rolloutTimeout] = String(config.verify.rolloutTimeoutSeconds);
-            break;
-        case "verify-proxies":
-            // The sidecars of the mesh namespaces must all be connected: the step lists them.
-            if (config.workloadNamespaces) {
-                env[E.workloadNamespaces] = config.workloadNamespaces.join(",");
-            }
-            env[E.istioctl] = config.istioctlPath;
-            if (config.istioctlXdsAddress) {
-                env[E.istioctlXdsAddress] = config.istioctlXdsAddress;
-            }
-            env[E.proxyStatusTimeout] = String(config.verify.proxyStatusTimeoutSeconds);
             break;
         case "verify-workload-certs":
             // Only this step compares certificates (public ones: ca-cert.pem and root-cert.pem).
-            workloads();
-            env[E.istioctl] = config.istioctlPath;
             env[E.signingCertPem] = need(expected, "signingCertPem", step);
             env[E.trustBundlePem] = need(expected, "trustBundlePem", step);
-            env[E.workloadCertTimeout] = String(config.verify.workloadCertTimeoutSeconds);
             break;
-        case BACKUP_STEP:
-            // Reads and copies cacerts: the namespace and how to reach the cluster, nothing else.
-            delete env[E.istiodSelector];
+        default:
             break;
     }
     return env;
+}
+
+/** How the steps run: written by the program into the stack directory, read by each step at run time. */
+export interface RunSettings {
+    kubectl: string;
+    istioctl: string;
+    /** istioctl --xds-address (absent: istioctl port-forwards to istiod). */
+    istioctlXdsAddress?: string;
+    kubeconfig?: string;
+    context?: string;
+    istiodSelector: string;
+    workloadNamespaces?: string[];
+    concurrency: number;
+    rootCertTimeoutSeconds: number;
+    rolloutTimeoutSeconds: number;
+    proxyStatusTimeoutSeconds: number;
+    workloadCertTimeoutSeconds: number;
+}
+
+export function runSettings(config: IstioCaConfig): RunSettings {
+    return {
+        kubectl: config.kubectlPath,
+        istioctl: config.istioctlPath,
+        ...(config.istioctlXdsAddress ? { istioctlXdsAddress: config.istioctlXdsAddress } : {}),
+        ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
+        ...(config.kubeContext ? { context: config.kubeContext } : {}),
+        istiodSelector: config.istiodSelector,
+        ...(config.workloadNamespaces ? { workloadNamespaces: config.workloadNamespaces } : {}),
+        concurrency: config.restartConcurrency,
+        rootCertTimeoutSeconds: config.verify.rootCertTimeoutSeconds,
+        rolloutTimeoutSeconds: config.verify.rolloutTimeoutSeconds,
+        proxyStatusTimeoutSeconds: config.verify.proxyStatusTimeoutSeconds,
+        workloadCertTimeoutSeconds: config.verify.workloadCertTimeoutSeconds,
+    };
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -151,10 +137,10 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
     return value;
 }
 
-function seconds(env: NodeJS.ProcessEnv, name: string, def: number): number {
-    const value = Number(env[name] ?? def);
+function positiveMs(seconds: number | undefined, name: string, def: number): number {
+    const value = Number(seconds ?? def);
     if (!Number.isFinite(value) || value <= 0) {
-        throw new Error(`environment variable ${name} must be a positive number, got ${JSON.stringify(env[name])}`);
+        throw new Error(`step setting ${name} must be a positive number, got ${JSON.stringify(seconds)}`);
     }
     return value * 1000;
 }
@@ -162,25 +148,25 @@ function seconds(env: NodeJS.ProcessEnv, name: string, def: number): number {
 const list = (value: string | undefined): string[] | undefined =>
     value === undefined || value === "" ? undefined : value.split(",").map((s) => s.trim()).filter((s) => s !== "");
 
-/** Step side: settings from the environment the program gave the command. */
-export function readStepSettings(env: NodeJS.ProcessEnv): StepSettings {
+/** Step side: settings from the command's environment (cacerts) and the stack's settings file (how to run). */
+export function readStepSettings(env: NodeJS.ProcessEnv, run: Partial<RunSettings> = {}): StepSettings {
     return {
-        kubectl: env[E.kubectl] || "kubectl",
-        istioctl: env[E.istioctl] || "istioctl",
-        istioctlXdsAddress: env[E.istioctlXdsAddress] || undefined,
-        kubeconfig: env[E.kubeconfig] || undefined,
-        context: env[E.context] || undefined,
+        kubectl: run.kubectl || "kubectl",
+        istioctl: run.istioctl || "istioctl",
+        istioctlXdsAddress: run.istioctlXdsAddress || undefined,
+        kubeconfig: run.kubeconfig || undefined,
+        context: run.context || undefined,
         istioNamespace: required(env, E.istioNamespace),
-        istiodSelector: env[E.istiodSelector] || "app=istiod",
+        istiodSelector: run.istiodSelector || "app=istiod",
         trustFingerprints: list(env[E.trustFingerprints]) ?? [],
         signingCertPem: env[E.signingCertPem] || undefined,
         trustBundlePem: env[E.trustBundlePem] || undefined,
-        workloadNamespaces: list(env[E.workloadNamespaces]),
-        concurrency: Math.max(1, Number(env[E.concurrency] ?? 10) || 10),
-        rootCertTimeoutMs: seconds(env, E.rootCertTimeout, 300),
-        rolloutTimeoutMs: seconds(env, E.rolloutTimeout, 600),
-        proxyStatusTimeoutMs: seconds(env, E.proxyStatusTimeout, 300),
-        workloadCertTimeoutMs: seconds(env, E.workloadCertTimeout, 300),
+        workloadNamespaces: run.workloadNamespaces && run.workloadNamespaces.length > 0 ? run.workloadNamespaces : undefined,
+        concurrency: Math.max(1, Number(run.concurrency ?? 10) || 10),
+        rootCertTimeoutMs: positiveMs(run.rootCertTimeoutSeconds, "rootCertTimeoutSeconds", 300),
+        rolloutTimeoutMs: positiveMs(run.rolloutTimeoutSeconds, "rolloutTimeoutSeconds", 600),
+        proxyStatusTimeoutMs: positiveMs(run.proxyStatusTimeoutSeconds, "proxyStatusTimeoutSeconds", 300),
+        workloadCertTimeoutMs: positiveMs(run.workloadCertTimeoutSeconds, "workloadCertTimeoutSeconds", 300),
         pollIntervalMs: Number(env[E.pollInterval] ?? 1000) || 1000,
     };
 }

@@ -14,6 +14,7 @@ import { evaluateProxyStatus, parseProxyStatus } from "./proxyStatus";
 import { checkRootCertConfigMaps, ConfigMapList, formatRootCertReport, NamespaceList, ROOT_CERT_CONFIGMAP, RootCertCheckResult } from "./rootCertCheck";
 import { DeploymentLike, planRestart, restartPatch, RolloutSummary, summarizeRollouts } from "./rollout";
 import { StepSettings } from "./stepEnv";
+import { FIRST_NAMES, firstNames } from "./stepOutput";
 
 export class StepFailure extends Error {
     constructor(message: string) {
@@ -50,7 +51,7 @@ async function restartDeployments(ctx: StepContext, deployments: DeploymentLike[
     const plan = planRestart(deployments, ctx.settings.concurrency);
     if (plan.paused.length > 0) {
         throw new StepFailure(
-            `cannot restart paused Deployment(s) (spec.paused: kubectl rollout restart refuses them, and their rollout would never finish): ${plan.paused.join(", ")}.\n` +
+            `cannot restart paused Deployment(s) (spec.paused: kubectl rollout restart refuses them, and their rollout would never finish): ${firstNames(plan.paused)}.\n` +
             `Resume them (kubectl rollout resume deployment/<name> -n <namespace>) or leave their namespaces out (istio-ca:workloadNamespaces). ${RETRY_HINT}`);
     }
     const patch = restartPatch(new Date());
@@ -108,7 +109,8 @@ async function waitForRollouts(ctx: StepContext, targets: string[], listArgs: st
     });
     const state = result.state.rollouts;
     if (state.failed.length > 0) {
-        throw new StepFailure(`rollout failed for ${state.failed.length} Deployment(s):\n${state.failed.map((f) => `  - ${f.name}: ${f.message}`).join("\n")}\n${RETRY_HINT}`);
+        throw new StepFailure(`rollout failed for ${state.failed.length} Deployment(s):\n${state.failed.slice(0, 20).map((f) => `  - ${f.name}: ${f.message}`).join("\n")}` +
+            (state.failed.length > 20 ? `\n  … and ${state.failed.length - 20} more` : "") + `\n${RETRY_HINT}`);
     }
     if (result.timedOut) {
         throw new StepFailure(
@@ -125,17 +127,17 @@ async function waitForRollouts(ctx: StepContext, targets: string[], listArgs: st
 const targetsOf = (deployments: DeploymentLike[]): string[] => deployments.map((d) => `${d.metadata.namespace}/${d.metadata.name}`);
 
 /** a. Restart istiod and wait for its rollout. */
-export async function restartIstiod(ctx: StepContext): Promise<{ restarted: string[] } & RolloutWaitSummary> {
+export async function restartIstiod(ctx: StepContext): Promise<{ restarted: string[]; count: number } & RolloutWaitSummary> {
     const { istioNamespace, istiodSelector } = ctx.settings;
     const list = await ctx.kubectl.getJson<KubeList<DeploymentLike>>(["get", "deployments", "-n", istioNamespace, "-l", istiodSelector]);
     if (list.items.length === 0) {
         throw new StepFailure(`no Deployment matches ${istiodSelector} (istio-ca:istiodSelector) in namespace ${istioNamespace} (istio-ca:istioNamespace): is Istio installed in this cluster and context?`);
     }
     const targets = targetsOf(list.items);
-    ctx.log(`restarting ${targets.join(", ")}`);
+    ctx.log(`restarting ${firstNames(targets)}`);
     await restartDeployments(ctx, list.items);
     const { slowest } = await waitForRollouts(ctx, targets, ["-n", istioNamespace, "-l", istiodSelector]);
-    return { restarted: targets, slowest };
+    return { restarted: targets.slice(0, FIRST_NAMES), count: targets.length, slowest };
 }
 
 /** b. Wait until istio-ca-root-cert in every namespace istiod serves holds the new trust bundle. */
@@ -184,7 +186,7 @@ export function meshNamespaces(namespaces: Namespace[], istioNamespace: string, 
         const existing = new Set(live.map((n) => n.metadata.name));
         const missing = explicit.filter((n) => !existing.has(n));
         if (missing.length > 0) {
-            throw new StepFailure(`istio-ca:workloadNamespaces names namespaces that do not exist: ${missing.join(", ")}`);
+            throw new StepFailure(`istio-ca:workloadNamespaces names namespaces that do not exist: ${firstNames(missing)}`);
         }
         return [...explicit].sort();
     }

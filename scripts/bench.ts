@@ -654,8 +654,8 @@ async function programUp(ts: TestStack, label: string): Promise<{ processes: num
             wallMs,
             stepsChainMs: ran.length ? last - first : 0,
             steps: Object.fromEntries(ran.map((s) => {
-                const { restartedNamespaces, restarted, ...summary } = (summaries.find((x) => x.step === s) ?? {}) as StepSummary & { restartedNamespaces?: string[]; restarted?: string[] };
-                return [s, { engineMs: (stepEnd.get(s) ?? 0) - stepStart.get(s)!, ...summary, ...(restartedNamespaces ? { namespaces: restartedNamespaces.length } : {}) }];
+                const { restartedNamespaces, restarted, ...summary } = (summaries.find((x) => x.step === s) ?? {}) as StepSummary & { restartedNamespaces?: { count: number }; restarted?: string[] };
+                return [s, { engineMs: (stepEnd.get(s) ?? 0) - stepStart.get(s)!, ...summary, ...(restartedNamespaces ? { namespaces: restartedNamespaces.count } : {}) }];
             })),
             stepsElapsedMs: summaries.filter((s) => ran.includes(s.step)).reduce((n, s) => n + s.elapsedMs, 0),
             stepProcesses,

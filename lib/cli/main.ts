@@ -1,42 +1,12 @@
-// Entry point of the step commands: `node dist/lib/cli/main.js <step>`, settings from the
-// environment (lib/stepEnv.ts). Progress goes to stderr; the last stdout line is a JSON summary
-// (the program reads restartedNamespaces from it). Exit 1 with a report on failure.
-import { backupCacerts } from "../backup";
-import { Kubectl, spawnCounter, ToolError } from "../kubectl";
-import { BACKUP_STEP, BackupStepName, readStepSettings, STEP_NAMES, StepName } from "../stepEnv";
-import { restartIstiod, restartWorkloads, StepContext, StepFailure, verifyProxies, verifyWorkloadCerts, waitRootCert } from "../steps";
+// Entry point of the step commands: `node dist/lib/cli/main.js [unchanged] <step>`, settings from
+// the environment and the stack's settings file (lib/stepEnv.ts). Progress goes to stderr; the last stdout line is a JSON summary
+// (the program reads restartedNamespaces from it). Exit 1 with a report on failure. The output is
+// bounded (lib/stepOutput.ts): the command provider hangs on a line of 64 KiB or more.
+import { projectRoot } from "../stackDir";
+import { runStep } from "../stepRunner";
 
-const steps: Record<StepName | BackupStepName, (ctx: StepContext) => Promise<object>> = {
-    [BACKUP_STEP]: (ctx) => backupCacerts({ kubectl: ctx.kubectl, namespace: ctx.settings.istioNamespace, log: ctx.log }),
-    "restart-istiod": restartIstiod,
-    "wait-root-cert": waitRootCert,
-    "restart-workloads": restartWorkloads,
-    "verify-proxies": verifyProxies,
-    "verify-workload-certs": verifyWorkloadCerts,
-};
-
-async function main(argv: string[]): Promise<number> {
-    const step = argv[0] as StepName | BackupStepName;
-    if (!Object.hasOwn(steps, step)) {
-        process.stderr.write(`usage: main.js <${[BACKUP_STEP, ...STEP_NAMES].join("|")}>\n`);
-        return 2;
-    }
-    const started = Date.now();
-    const log = (line: string): void => {
-        process.stderr.write(`[${step} +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
-    };
-    try {
-        const settings = readStepSettings(process.env);
-        const kubectl = new Kubectl({ binary: settings.kubectl, kubeconfig: settings.kubeconfig, context: settings.context });
-        const summary = await steps[step]({ settings, kubectl, log });
-        log(`done (${spawnCounter.kubectl} kubectl, ${spawnCounter.istioctl} istioctl processes)`);
-        process.stdout.write(JSON.stringify({ step, ...summary, elapsedMs: Date.now() - started, processes: spawnCounter }) + "\n");
-        return 0;
-    } catch (err) {
-        const known = err instanceof StepFailure || err instanceof ToolError;
-        process.stderr.write(`istio-ca step ${step} failed: ${known ? (err as Error).message : (err as Error).stack}\n`);
-        return 1;
-    }
-}
-
-main(process.argv.slice(2)).then((code) => process.exit(code));
+runStep(process.argv.slice(2), {
+    env: process.env,
+    write: (stream, text) => process[stream].write(text),
+    root: projectRoot(),
+}).then((code) => process.exit(code));

@@ -19,6 +19,7 @@ import * as path from "node:path";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, PROJECT_ROOT, TestStack } from "../support/engine";
 import { FakeIstiod } from "../support/fakeIstiod";
+import { ProcessSampler } from "../support/processes";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { applyTrustState, inlineProgram as program } from "../../scripts/ca";
 
@@ -74,38 +75,6 @@ async function restartMarks(cluster: Cluster): Promise<Record<string, string | u
 async function secretsIn(cluster: Cluster, namespace: string): Promise<Record<string, string>> {
     const list = JSON.parse((await cluster.kubectl(["get", "secrets", "-n", namespace, "-o", "json"])).stdout);
     return Object.fromEntries(list.items.map((s: any) => [s.metadata.name, s.metadata.resourceVersion]));
-}
-
-/** Command lines and environments of every process, sampled every 100 ms while running. */
-class ProcessSampler {
-    readonly seen = new Set<string>();
-    samples = 0;
-    private running = false;
-    private loop: Promise<void> | undefined;
-
-    start(): void {
-        this.running = true;
-        this.loop = (async () => {
-            while (this.running) {
-                for (const pid of fs.readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
-                    for (const file of ["cmdline", "environ"]) {
-                        try {
-                            this.seen.add(fs.readFileSync(`/proc/${pid}/${file}`, "latin1"));
-                        } catch {
-                            // exited meanwhile, or not ours to read
-                        }
-                    }
-                }
-                this.samples++;
-                await new Promise((r) => setTimeout(r, 100));
-            }
-        })();
-    }
-
-    async stop(): Promise<void> {
-        this.running = false;
-        await this.loop;
-    }
 }
 
 interface Needle {

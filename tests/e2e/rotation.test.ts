@@ -87,7 +87,11 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         const outputs1 = first.outputs;
         assert.equal(outputs1.signingRoot.value.sha256Fingerprint, sha256Of(v1.data["root-cert.pem"]));
         assert.equal(outputs1.intermediate.value.sha256Fingerprint, sha256Of(v1.data["ca-cert.pem"]));
-        assert.deepEqual(outputs1.restartedNamespaces.value, ["bookinfo", "canary", "payments"]);
+        // The restarted namespaces: a count and the first names in the output, all of them in a file (#12 item 4).
+        const restarted = outputs1.restartedNamespaces.value as { count: number; first: string[]; list: string };
+        assert.equal(restarted.count, 3);
+        assert.deepEqual(restarted.first, ["bookinfo", "canary", "payments"]);
+        assert.deepEqual(fs.readFileSync(path.join(PROJECT_ROOT, restarted.list), "utf8").trim().split("\n"), ["bookinfo", "canary", "payments"]);
 
         const marks1 = await restartMarks(cluster);
         for (const d of ["istio-system/istiod", "bookinfo/productpage", "bookinfo/reviews", "payments/ledger", "payments/checkout", "canary/canary-api"]) {

@@ -39,7 +39,9 @@ const args = process.argv.slice(2);
 const fi = args.indexOf("-f");
 const file = fi >= 0 && args[fi + 1] !== "-" && fs.existsSync(args[fi + 1]) ? fs.readFileSync(args[fi + 1], "utf8") : undefined;
 const log = path.join(dir, "runs.log");
-const previous = fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+// Another run may be appending meanwhile (batches run at once): a half-written last line is skipped.
+const parse = (l) => { try { return [JSON.parse(l)]; } catch { return []; } };
+const previous = fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\\n").filter(Boolean).flatMap(parse) : [];
 fs.appendFileSync(log, JSON.stringify({ args, file }) + "\\n");
 const rules = JSON.parse(fs.readFileSync(path.join(dir, "rules.json"), "utf8"));
 const matches = (r, a) => r.match.every((m) => a.includes(m));

@@ -6,7 +6,7 @@ import { ANNOTATION_BACKED_UP_AT, ANNOTATION_CONTENT_HASH, backupCacerts, backup
 import { BACKUP_SELECTOR, backupName, backupNameOf, cacertsFingerprint, publicContentHash } from "../../lib/cacertsFiles";
 import { Kubectl, ToolError } from "../../lib/kubectl";
 import { parseConfig } from "../../components/config";
-import { BACKUP_STEP, readStepSettings, stepEnvironment } from "../../lib/stepEnv";
+import { BACKUP_STEP, readStepSettings, runSettings, stepEnvironment } from "../../lib/stepEnv";
 import { handMadeCacerts, openssl } from "../support/testCerts";
 
 const KEY_MARKER = ["PRIVATE", "KEY"].join(" ");
@@ -131,11 +131,14 @@ test("Kubectl.run writes its input to the tool's stdin", async () => {
     assert.equal(out, "manifest on stdin");
 });
 
-test("the backup step's environment: namespace and cluster access only", () => {
+test("the backup step's environment: the namespace only (cluster access is in the settings file)", () => {
     const config = parseConfig((k) => ({ clusterName: "c", kubeconfig: "/k", kubeContext: "ctx", istioNamespace: "mesh-ca" } as Record<string, string>)[k]);
     const env = stepEnvironment(config, {}, BACKUP_STEP);
-    assert.deepEqual(Object.keys(env).sort(), ["ISTIO_CA_CONTEXT", "ISTIO_CA_ISTIO_NAMESPACE", "ISTIO_CA_KUBECONFIG", "ISTIO_CA_KUBECTL"]);
-    assert.equal(readStepSettings(env).istioNamespace, "mesh-ca");
+    assert.deepEqual(Object.keys(env).sort(), ["ISTIO_CA_ISTIO_NAMESPACE"]);
+    const settings = readStepSettings(env, runSettings(config));
+    assert.equal(settings.istioNamespace, "mesh-ca");
+    assert.equal(settings.kubeconfig, "/k");
+    assert.equal(settings.context, "ctx");
     assert.equal(backupName("0123456789abcdef"), "cacerts-backup-0123456789ab");
 });
 

@@ -3,10 +3,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { clusterFacts, promiseOf, setupMocks } from "../support/mocks";
+import type { RunSettings } from "../../lib/stepEnv";
 
 const world = setupMocks(
     { clusterName: "east", restartConcurrency: "7" },
-    { "restart-workloads": 'restarting bookinfo\n{"restartedNamespaces":["bookinfo","payments"]}\n' },
+    { "restart-workloads": 'restarting bookinfo\n{"restartedNamespaces":{"count":2,"first":["bookinfo","payments"],"list":".istio-ca/p.s/restarted-namespaces.txt"}}\n' },
 );
 // Imported after the mocks, as a real run would load it.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -14,7 +15,9 @@ const { loadConfig } = require("../../components/config") as typeof import("../.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { istioCa } = require("../../components/program") as typeof import("../../components/program");
 let inspections = 0;
+const savedSettings: { stackDir: string; settings: RunSettings }[] = [];
 const program = world.run(() => istioCa(loadConfig(), {
+    saveStepSettings: (stackDir, settings) => savedSettings.push({ stackDir, settings }),
     previousOutputs: async () => undefined,
     readRootStack: async () => undefined,
     // istiod lacks ISTIO_MULTIROOT_MESH: a single-root deployment must not need it.
@@ -112,12 +115,17 @@ test("the steps run in order, each after the previous, triggered by hashes of th
         const dependsOn = cmd.opts.dependsOn as unknown[];
         const expected = i === 0 ? world.one("istio-ca:k8s:CacertsSecret").resource : commands[i - 1].resource;
         assert.deepEqual(dependsOn, [expected]);
+        assert.equal(cmd.inputs.update, `node dist/lib/cli/main.js unchanged ${step}`, "an input change that is no trigger runs nothing");
         const env = await promiseOf(cmd.inputs.environment) as Record<string, string>;
         assert.equal(env.ISTIO_CA_ISTIO_NAMESPACE, "istio-system");
-        assert.equal(env.ISTIO_CA_CONCURRENCY, step.startsWith("restart-workloads") || step === "verify-workload-certs" ? "7" : undefined);
+        assert.equal(env.ISTIO_CA_STACK_DIR, ".istio-ca/istio-ca.test");
+        assert.equal(env.ISTIO_CA_CONCURRENCY, undefined, "how to run is not an input: editing it re-runs nothing");
         assert.doesNotMatch(JSON.stringify(env), /PRIVATE KEY|mock private key/);
         assert.equal(env.ISTIO_CA_SIGNING_CERT_PEM !== undefined, step === "verify-workload-certs");
+        assert.equal(await promiseOf(cmd.inputs.addPreviousOutputInEnv), false, `${step}: no previous output in the environment`);
     }
+    // ...it is in the settings file the steps read when they run.
+    assert.deepEqual(savedSettings.map((s) => [s.stackDir, s.settings.concurrency, s.settings.kubectl]), [[".istio-ca/istio-ca.test", 7, "kubectl"]]);
 });
 
 test("outputs are readable and hold no key material", async () => {
@@ -131,6 +139,6 @@ test("outputs are readable and hold no key material", async () => {
     assert.ok(resolved.signingRoot.daysLeft > 3000);
     assert.deepEqual(Object.keys(resolved.trustedRoots), ["v1"]);
     assert.notEqual(resolved.intermediate.sha256Fingerprint, resolved.signingRoot.sha256Fingerprint);
-    assert.deepEqual(resolved.restartedNamespaces, ["bookinfo", "payments"]);
+    assert.deepEqual(resolved.restartedNamespaces, { count: 2, first: ["bookinfo", "payments"], list: ".istio-ca/p.s/restarted-namespaces.txt" });
     assert.doesNotMatch(JSON.stringify(resolved), /PRIVATE KEY|mock private key/);
 });

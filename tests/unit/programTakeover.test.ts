@@ -51,12 +51,13 @@ test("the backup step runs before cacerts changes, triggered by the new content'
     assert.ok(backup, "backup-cacerts registered");
     assert.equal(backup.inputs.create, "node dist/lib/cli/main.js backup-cacerts");
     const env = await promiseOf(backup.inputs.environment) as Record<string, string>;
-    assert.deepEqual(Object.keys(env).sort(), ["ISTIO_CA_ISTIO_NAMESPACE", "ISTIO_CA_KUBECTL"]);
+    assert.deepEqual(Object.keys(env).sort(), ["ISTIO_CA_ISTIO_NAMESPACE", "ISTIO_CA_STACK_DIR"]);
     const secret = r.named(SECRET, "cacerts-secret")!;
     assert.deepEqual(secret.opts.dependsOn, [backup.resource], "cacerts waits for the backup");
     const data = await promiseOf(secret.inputs.stringData) as Record<string, string>;
     const hash = publicContentHash({ caCertPem: data["ca-cert.pem"], rootCertPem: data["root-cert.pem"], certChainPem: data["cert-chain.pem"] });
     assert.deepEqual(await promiseOf(backup.inputs.triggers), [hash]);
+    assert.equal(await promiseOf(backup.inputs.addPreviousOutputInEnv), false, "no previous output in the environment");
     assert.equal(await promiseOf(r.outputs!.cacertsContentHash), hash, "the same hash the stack outputs");
     assert.deepEqual(r.warnings, [], "a deployed stack takes nothing over");
 });

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseConfig } from "../../components/config";
 import { publicContentHash } from "../../components/cacerts";
-import { readStepSettings, stepEnvironment, StepSettings } from "../../lib/stepEnv";
+import { readStepSettings, RunSettings, runSettings, stepEnvironment, StepSettings } from "../../lib/stepEnv";
 import { meshNamespaces, restartWorkloads, StepFailure, waitRootCert } from "../../lib/steps";
 import { Kubectl, spawnCounter } from "../../lib/kubectl";
 import { fakeKubectl } from "../support/fakeKubectl";
@@ -10,29 +10,38 @@ import { certChain, trustBundle } from "../../lib/trustBundle";
 import { bundleFingerprints, splitCertificates } from "../../lib/pem";
 import { selfSignedCa } from "../support/testCerts";
 
-test("step settings survive the trip through the command environment", () => {
+test("step settings: what cacerts is travels in the environment, how to run in the settings file", () => {
     const config = parseConfig((k) => ({
         clusterName: "c", kubeconfig: "/k/config", kubeContext: "ctx", workloadNamespaces: '["a","b"]',
-        restartConcurrency: "3", rootCertTimeoutSeconds: "7",
+        restartConcurrency: "3", rootCertTimeoutSeconds: "7", rolloutTimeoutSeconds: "9", kubectlPath: "/opt/kubectl",
     } as Record<string, string>)[k]);
     const a = selfSignedCa("Root A").certPem;
     const b = selfSignedCa("Root B").certPem;
     const expected = { signingCertPem: "S", trustBundlePem: a + b };
     const env = stepEnvironment(config, expected, "restart-workloads");
-    assert.equal(env.ISTIO_CA_SIGNING_CERT_PEM, undefined, "certificates travel only to the step that compares them");
-    assert.equal(env.ISTIO_CA_ROOT_CERT_TIMEOUT_SECONDS, undefined, "a step's environment holds only what it uses");
-    const s = readStepSettings(env);
-    const wait = readStepSettings(stepEnvironment(config, expected, "wait-root-cert"));
+    assert.deepEqual(Object.keys(env), ["ISTIO_CA_ISTIO_NAMESPACE"], "the restart's inputs change only with cacerts' place");
+    const run = JSON.parse(JSON.stringify(runSettings(config))) as RunSettings; // as the file holds it
+    const s = readStepSettings(env, run);
+    const wait = readStepSettings(stepEnvironment(config, expected, "wait-root-cert"), run);
+    assert.equal(s.kubectl, "/opt/kubectl");
     assert.equal(s.kubeconfig, "/k/config");
     assert.equal(s.context, "ctx");
     assert.deepEqual(s.workloadNamespaces, ["a", "b"]);
     assert.deepEqual(wait.trustFingerprints, [...bundleFingerprints(a, "a"), ...bundleFingerprints(b, "b")]);
-    assert.equal(readStepSettings(env).concurrency, 3);
+    assert.equal(s.concurrency, 3);
+    assert.equal(s.rolloutTimeoutMs, 9000);
     assert.equal(wait.rootCertTimeoutMs, 7000);
     assert.equal(s.istioNamespace, "istio-system");
-    const gate = readStepSettings(stepEnvironment(config, expected, "verify-workload-certs"));
+    const gate = readStepSettings(stepEnvironment(config, expected, "verify-workload-certs"), run);
     assert.equal(gate.signingCertPem, "S");
     assert.equal(gate.trustBundlePem, a + b);
+    // No setting of how to run is in any step's environment (a change would re-run the step).
+    for (const step of ["restart-istiod", "wait-root-cert", "restart-workloads", "verify-proxies", "verify-workload-certs", "backup-cacerts"] as const) {
+        const stepEnv = JSON.stringify(stepEnvironment(config, expected, step));
+        for (const value of ["/opt/kubectl", "/k/config", "ctx", '"3"', '"9"', '"7"']) {
+            assert.ok(!stepEnv.includes(value), `${step}: ${value} is not in the environment`);
+        }
+    }
 });
 
 test("istioctlXdsAddress reaches only verify-proxies, as istioctl's --xds-address", () => {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,5 +214,65 @@ func TestSchemaAndInfo(t *testing.T) {
 	s, _ := p.GetSchema(context.Background(), plugin.GetSchemaRequest{})
 	if !strings.Contains(string(s.Schema), `"command:local:Command"`) {
 		t.Fatal("schema lacks command:local:Command")
+	}
+}
+
+// runs runCommand in the background; the result arrives on the channel unless it hangs.
+func runAsync(ctx context.Context, command string, in inputs) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := runCommand(ctx, command, in, result{}, func(string) {})
+		done <- err
+	}()
+	return done
+}
+
+// Upstream's 64 KiB line limit (bufio.Scanner in LogOutput): a logged line of 60 KiB is fine; one of
+// 70 KiB stops the log reader, and the run never finishes (a user's `pulumi up` hangs); with
+// logging off (nothing scans the output) the same line is fine.
+func TestOutputLineLimitHangsLikeUpstream(t *testing.T) {
+	line := func(kib int) string { return fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x; echo; echo after", kib*1024) }
+	if err := <-runAsync(context.Background(), line(60), inputs{logging: logStdoutAndStderr}); err != nil {
+		t.Fatalf("60 KiB line: %v", err)
+	}
+	if err := <-runAsync(context.Background(), line(70), inputs{logging: logNone}); err != nil {
+		t.Fatalf("70 KiB line, logging none: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // the hung run's copier stays blocked: upstream's behaviour, leaked on purpose here
+	select {
+	case err := <-runAsync(ctx, line(70), inputs{logging: logStdoutAndStderr}):
+		t.Fatalf("70 KiB logged line: want the run to hang as upstream's does, it returned (%v)", err)
+	case <-time.After(3 * time.Second):
+	}
+	for _, logging := range []loggingMode{logStdout, logStderr} {
+		cmd := line(70)
+		if logging == logStderr {
+			cmd = "{ " + cmd + "; } >&2"
+		}
+		select {
+		case err := <-runAsync(ctx, cmd, inputs{logging: logging}):
+			t.Fatalf("70 KiB line, logging %s: want a hang, got %v", logging, err)
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// Upstream passes the previous stdout in PULUMI_COMMAND_STDOUT (addPreviousOutputInEnv, default
+// true): past Linux's 128 KiB limit for one environment string the next update cannot start.
+// addPreviousOutputInEnv: false leaves it out.
+func TestPreviousOutputInEnvironment(t *testing.T) {
+	big := result{stdout: strings.Repeat("n", 200*1024)}
+	_, err := runCommand(context.Background(), "true", inputs{logging: logNone, addPreviousOutputInEnv: true}, big, func(string) {})
+	if err == nil || !strings.Contains(err.Error(), "argument list too long") {
+		t.Fatalf("200 KiB previous stdout: want 'argument list too long', got %v", err)
+	}
+	res, err := runCommand(context.Background(), `echo "${PULUMI_COMMAND_STDOUT:-unset}"`, inputs{logging: logNone}, big, func(string) {})
+	if err != nil || res.stdout != "unset" {
+		t.Fatalf("addPreviousOutputInEnv false: want no PULUMI_COMMAND_STDOUT, got %q %v", res.stdout, err)
+	}
+	res, err = runCommand(context.Background(), `echo "$PULUMI_COMMAND_STDOUT"`, inputs{logging: logNone, addPreviousOutputInEnv: true}, result{stdout: "prev"}, func(string) {})
+	if err != nil || res.stdout != "prev" {
+		t.Fatalf("addPreviousOutputInEnv true: got %q %v", res.stdout, err)
 	}
 }

@@ -41,6 +41,16 @@ type result struct {
 // defaultInterpreter is used when `interpreter` is not set (the schema's documented default).
 var defaultInterpreter = []string{"/bin/sh", "-c"}
 
+// logOutput is upstream's LogOutput: one log line per scanned line, default bufio.Scanner limit
+// (bufio.MaxScanTokenSize, 64 KiB). It stops at the first longer line and never reads again.
+func logOutput(r io.Reader, done chan<- struct{}, logLine func(string)) {
+	defer close(done)
+	scanner := bufio.NewScanner(r)
+	for scanner.Scan() {
+		logLine(scanner.Text())
+	}
+}
+
 // lockedWriter serialises writes from the stdout and stderr copiers into one buffer.
 type lockedWriter struct {
 	mu *sync.Mutex
@@ -92,45 +102,34 @@ func runCommand(ctx context.Context, command string, in inputs, prev result, log
 	// Own process group, so cancellation also stops the interpreter's children.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 
+	// Output is read as upstream pulumi-command 1.2.1 reads it (provider/pkg/provider/local/
+	// commandOutputs.go `run`, util/util.go `LogOutput`): each stream goes to its buffer, to the
+	// combined buffer and, when logged, into ONE io.Pipe that a bufio.Scanner with the default
+	// 64 KiB token limit turns into log lines. After a longer line the scanner stops reading, the
+	// next write into the pipe blocks forever, so Wait never returns and `pulumi up` hangs. The
+	// stand-in keeps that on purpose: the tests hang or fail where a user's `up` would.
 	var stdout, stderr, combined bytes.Buffer
-	var combinedMu, logMu sync.Mutex
+	var combinedMu sync.Mutex
 	combinedW := lockedWriter{mu: &combinedMu, w: &combined}
-	outPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		return result{}, err
+	logR, logW := io.Pipe()
+	stdoutWriters := []io.Writer{&stdout, combinedW}
+	if in.logging == logStdout || in.logging == logStdoutAndStderr {
+		stdoutWriters = append(stdoutWriters, logW)
 	}
-	errPipe, err := cmd.StderrPipe()
-	if err != nil {
-		return result{}, err
+	stderrWriters := []io.Writer{&stderr, combinedW}
+	if in.logging == logStderr || in.logging == logStdoutAndStderr {
+		stderrWriters = append(stderrWriters, logW)
 	}
+	cmd.Stdout = io.MultiWriter(stdoutWriters...)
+	cmd.Stderr = io.MultiWriter(stderrWriters...)
+	logged := make(chan struct{})
+	go logOutput(logR, logged, logLine)
+
 	if err := cmd.Start(); err != nil {
+		_ = logW.Close()
+		<-logged
 		return result{}, fmt.Errorf("starting %q: %w", argv[0], err)
 	}
-
-	var copiers sync.WaitGroup
-	pump := func(r io.Reader, own *bytes.Buffer, log bool) {
-		defer copiers.Done()
-		br := bufio.NewReader(r)
-		for {
-			line, rerr := br.ReadString('\n')
-			if line != "" {
-				own.WriteString(line)
-				_, _ = combinedW.Write([]byte(line))
-				if log {
-					logMu.Lock()
-					logLine(strings.TrimRight(line, "\r\n"))
-					logMu.Unlock()
-				}
-			}
-			if rerr != nil {
-				return
-			}
-		}
-	}
-	copiers.Add(2)
-	go pump(outPipe, &stdout, in.logging == logStdout || in.logging == logStdoutAndStderr)
-	go pump(errPipe, &stderr, in.logging == logStderr || in.logging == logStdoutAndStderr)
-
 	// Stop the whole process group when the operation is cancelled or times out.
 	waitDone := make(chan struct{})
 	go func() {
@@ -145,9 +144,10 @@ func runCommand(ctx context.Context, command string, in inputs, prev result, log
 		case <-waitDone:
 		}
 	}()
-	copiers.Wait() // the pipes must be drained before Wait closes them
-	werr := cmd.Wait()
+	werr := cmd.Wait() // also waits for the output copiers (and so for the log pipe)
 	close(waitDone)
+	_ = logW.Close()
+	<-logged
 
 	res := result{
 		stdout: strings.TrimSuffix(stdout.String(), "\n"),
