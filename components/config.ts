@@ -81,6 +81,10 @@ export interface IstioCaConfig {
     restoreCacertsFrom?: string;
     /** At takeover, back up and replace an existing cacerts that is not a complete Istio CA (else: refuse). */
     replaceInvalidCacerts: boolean;
+    /** Allow a root swap without trust overlap (a bare keyVersion bump, a root changed under its generation): else refused. */
+    allowImmediateRootSwap: boolean;
+    /** Back up and overwrite a cacerts that changed outside this stack since its last up (else: refused). */
+    overwriteChangedCacerts: boolean;
 }
 
 /** Raw string values by key (without the namespace), as stack config holds them. */
@@ -325,6 +329,8 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
         },
         restoreCacertsFrom: secretName(p, "restoreCacertsFrom", optionalString(raw, "restoreCacertsFrom")),
         replaceInvalidCacerts: boolean(raw, p, "replaceInvalidCacerts", false),
+        allowImmediateRootSwap: boolean(raw, p, "allowImmediateRootSwap", false),
+        overwriteChangedCacerts: boolean(raw, p, "overwriteChangedCacerts", false),
     };
 
     if (p.list.length > 0) {
