@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
-import { clusterFacts, isSecret, promiseOf, setupMocks } from "../support/mocks";
+import { clusterFacts, isSecret, promiseOf, runCapturing, setupMocks } from "../support/mocks";
 import type { ClusterFacts } from "../../lib/preflight";
 import { ConfigError, parseConfig } from "../../components/config";
 import { backupNameOf, publicContentHash } from "../../lib/cacertsFiles";
@@ -22,23 +22,14 @@ const steady: TrustState = { keyVersion: 1, trustedKeyVersions: [1], intermediat
 
 
 async function deploy(values: Record<string, string>, previous: TrustState | undefined, cluster: ClusterFacts) {
-    const before = world.resources.length;
-    const warnings: string[] = [];
-    const warn = pulumi.log.warn;
-    pulumi.log.warn = (msg: string) => { warnings.push(msg); return Promise.resolve(); };
-    try {
-        const config = parseConfig((k) => ({ clusterName: "c", ...values } as Record<string, string>)[k]);
-        const result = await world.run(() => istioCa(config, {
-            previousOutputs: async () => (previous ? { trustState: previous } : undefined),
-            readRootStack: async () => undefined,
-            inspectCluster: async () => cluster,
-        })).then((outputs) => ({ outputs, error: undefined }), (error: Error) => ({ outputs: undefined, error }));
-        const registered = world.resources.slice(before);
-        const named = (type: string, name: string) => registered.find((r) => r.type === type && r.name === name);
-        return { ...result, warnings, registered, named };
-    } finally {
-        pulumi.log.warn = warn;
-    }
+    const config = parseConfig((k) => ({ clusterName: "c", ...values } as Record<string, string>)[k]);
+    const result = await runCapturing(world, () => istioCa(config, {
+        previousOutputs: async () => (previous ? { trustState: previous } : undefined),
+        readRootStack: async () => undefined,
+        inspectCluster: async () => cluster,
+    }));
+    const named = (type: string, name: string) => result.registered.find((r) => r.type === type && r.name === name);
+    return { ...result, named };
 }
 
 const SECRET = "kubernetes:core/v1:Secret";

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
-import { clusterFacts, promiseOf, setupMocks } from "../support/mocks";
+import { clusterFacts, promiseOf, runCapturing, setupMocks } from "../support/mocks";
 import type { ClusterFacts } from "../../lib/preflight";
 import { parseConfig } from "../../components/config";
 import { publicContentHash } from "../../lib/cacertsFiles";
@@ -26,21 +26,12 @@ const rootA = selfSignedCa("Root A");
 const rootB = selfSignedCa("Root B");
 
 async function deploy(values: Record<string, string>, previous: Record<string, unknown> | undefined, opts: { cluster?: ClusterFacts; rootStack?: Record<string, { certPem: string; privateKeyPem: string }> } = {}) {
-    const before = world.resources.length;
-    const warnings: string[] = [];
-    const warn = pulumi.log.warn;
-    pulumi.log.warn = (msg: string) => { warnings.push(msg); return Promise.resolve(); };
-    try {
-        const config = parseConfig((k) => ({ clusterName: "c", ...values } as Record<string, string>)[k]);
-        const outcome = await world.run(() => istioCa(config, {
-            previousOutputs: async () => previous,
-            readRootStack: async () => opts.rootStack,
-            inspectCluster: async () => opts.cluster ?? clusterFacts(),
-        })).then((outputs) => ({ outputs, error: undefined as Error | undefined }), (error: Error) => ({ outputs: undefined, error }));
-        return { ...outcome, warnings, registered: world.resources.slice(before) };
-    } finally {
-        pulumi.log.warn = warn;
-    }
+    const config = parseConfig((k) => ({ clusterName: "c", ...values } as Record<string, string>)[k]);
+    return runCapturing(world, () => istioCa(config, {
+        previousOutputs: async () => previous,
+        readRootStack: async () => opts.rootStack,
+        inspectCluster: async () => opts.cluster ?? clusterFacts(),
+    }));
 }
 
 const recordOf = (gens: Record<number, string>, validityHours?: number): RootRecord =>
