@@ -293,7 +293,7 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
                 ? "0 is a cluster's own istiod CA (istio-ca-secret): a root stack cannot hold it; use generations >= 1"
                 : "0 (istiod's self-signed CA) cannot be combined with an external root (istio-ca:rootCertPem): migrate to a generated or root-stack root first");
     } else if (rootSource.kind === "external" && trustedKeyVersions.length > 1) {
-        p.add("trustedKeyVersions", "can list only keyVersion with an external root (one root comes from istio-ca:rootCertPem); rotate an external root by replacing rootCertPem/rootKeyPem and bumping keyVersion");
+        p.add("trustedKeyVersions", "can list only keyVersion with an external root (one root comes from istio-ca:rootCertPem); rotate an external root by replacing rootCertPem/rootKeyPem and bumping keyVersion (an immediate swap: with istio-ca:allowImmediateRootSwap true)");
     }
 
     const config: IstioCaConfig = {
