@@ -18,7 +18,6 @@ import { announceTakeover, checkServedCacerts, restoreFromBackup, RestoredFrom, 
 import { IntermediateCa } from "./intermediateCa";
 import { MeshRollout } from "./meshRollout";
 import { externalRoots, generatedRoots, RootGeneration, RootStackReader, RootStackRoots, selfSignedRoot } from "./roots";
-import { RootCa } from "./rootCa";
 import { CertificateSummary } from "./summary";
 import { expiryContext, warnOnExpiry, watchedRoot } from "./expiry";
 
@@ -213,11 +212,7 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
     const intermediate = signerFor(signingRoot, config);
     const rootCertPem = pulumi
         .all(roots.map((r) => r.certPem))
-        .apply((pems) => {
-            // Generated roots are known only now: a root replaced under its number (state lost, --replace) stops here, before cacerts.
-            checkRecordedRoots(config, recordedRoots, roots.flatMap((r, i) => (r instanceof RootCa ? [{ generation: r.generation, certPem: pems[i] }] : [])));
-            return trustBundle(pems.map((certPem, i) => ({ generation: roots[i].generation, certPem })), config.keyVersion);
-        });
+        .apply((pems) => trustBundle(pems.map((certPem, i) => ({ generation: roots[i].generation, certPem })), config.keyVersion));
     const certChainPem = intermediate.certChainPem;
 
     // A restore serves the backup's files; the generated resources above stay registered (and in the state).
@@ -299,7 +294,8 @@ function rootSourceOf(config: IstioCaConfig, generation: number): string {
 /**
  * Refuses roots whose certificate differs from the one recorded for the same generation (a root
  * swap under the same number), unless istio-ca:allowImmediateRootSwap asks for it (then warns).
- * Supplied roots are checked before anything is registered; generated ones when their PEM is known.
+ * Generated roots keep their recorded key spec instead (roots.ts); their certificate is known only
+ * after the tls provider ran.
  */
 function checkRecordedRoots(config: IstioCaConfig, record: RootRecord | undefined, roots: { generation: number; certPem: string }[]): void {
     const changes = changedRoots(record, roots.map((r) => ({ ...r, source: rootSourceOf(config, r.generation) })));
