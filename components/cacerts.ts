@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { createHash } from "node:crypto";
 import { publicContentHash } from "../lib/cacertsFiles";
+import { APPLIED_HASH_ANNOTATION } from "../lib/takeover";
 
 export interface CacertsSecretArgs {
     namespace: string;
@@ -13,6 +14,8 @@ export interface CacertsSecretArgs {
     rootCertPem: pulumi.Input<string>;
     /** cert-chain.pem: intermediate, then its root. */
     certChainPem: pulumi.Input<string>;
+    /** Content hash of a changed cacerts this up overwrites (istio-ca:overwriteChangedCacerts). */
+    overwrites?: string;
 }
 
 // The hash that stands for the Secret's content (public parts only); shared with the backup step.
@@ -35,6 +38,9 @@ export class CacertsSecret extends pulumi.ComponentResource {
 
     constructor(name: string, args: CacertsSecretArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-ca:k8s:CacertsSecret", name, {}, opts);
+        this.contentHash = pulumi
+            .all([args.caCertPem, args.rootCertPem, args.certChainPem])
+            .apply(([caCertPem, rootCertPem, certChainPem]) => publicContentHash({ caCertPem, rootCertPem, certChainPem }));
 
         this.secret = new k8s.core.v1.Secret(`${name}-secret`, {
             metadata: {
@@ -44,7 +50,13 @@ export class CacertsSecret extends pulumi.ComponentResource {
                 // A cacerts made by hand (kubectl create) owns its data fields: server-side apply
                 // refuses to take them over without force. The stack owns cacerts' content (the
                 // backup step keeps a copy of whatever was there before).
-                annotations: { "pulumi.com/patchForce": "true" },
+                // What this apply wrote: the next run tells a hand edit from an up whose gates failed.
+                // `overwrites` changes an input, so a changed cacerts is written again.
+                annotations: {
+                    "pulumi.com/patchForce": "true",
+                    [APPLIED_HASH_ANNOTATION]: this.contentHash,
+                    ...(args.overwrites ? { "istio-ca/overwrote-content-hash": args.overwrites } : {}),
+                },
             },
             type: "Opaque",
             stringData: {
@@ -64,9 +76,6 @@ export class CacertsSecret extends pulumi.ComponentResource {
             retainOnDelete: true,
         });
 
-        this.contentHash = pulumi
-            .all([args.caCertPem, args.rootCertPem, args.certChainPem])
-            .apply(([caCertPem, rootCertPem, certChainPem]) => publicContentHash({ caCertPem, rootCertPem, certChainPem }));
         this.trustBundleHash = pulumi.output(args.rootCertPem).apply(sha256);
         this.signerHash = pulumi.all([args.caCertPem, args.certChainPem]).apply(([ca, chain]) => sha256(`${ca}\0${chain}`));
         this.registerOutputs({ contentHash: this.contentHash, trustBundleHash: this.trustBundleHash, signerHash: this.signerHash });

@@ -8,6 +8,8 @@ export interface CacertsBackupArgs {
     config: IstioCaConfig;
     /** Public hash of the content cacerts is about to get (publicContentHash): every new content runs the backup. */
     newContentHash: pulumi.Input<string>;
+    /** Content hash of a changed cacerts about to be overwritten (istio-ca:overwriteChangedCacerts): backed up too. */
+    overwrites?: string;
 }
 
 /**
@@ -29,7 +31,7 @@ export class CacertsBackup extends pulumi.ComponentResource {
             // nothing that changes with the content.
             environment: stepCommandEnv(args.config, {}, BACKUP_STEP),
             // Known in preview when the content is (no-op, restore): a no-op preview shows no change.
-            triggers: [args.newContentHash],
+            triggers: args.overwrites ? [args.newContentHash, `overwrites ${args.overwrites}`] : [args.newContentHash],
         }, { parent: this });
         this.summary = this.command.stdout.apply((out) => out.trim().split("\n").pop() ?? "");
         this.registerOutputs({ summary: this.summary });

@@ -85,6 +85,10 @@ export interface IstioCaConfig {
     replaceInvalidCacerts: boolean;
     /** A new value re-runs the restarts (and the checks after them) with cacerts unchanged. */
     restartRequest?: string;
+    /** Allow a root swap without trust overlap (a bare keyVersion bump, a root changed under its generation): else refused. */
+    allowImmediateRootSwap: boolean;
+    /** Back up and overwrite a cacerts that changed outside this stack since its last up (else: refused). */
+    overwriteChangedCacerts: boolean;
 }
 
 /** Raw string values by key (without the namespace), as stack config holds them. */
@@ -293,7 +297,7 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
                 ? "0 is a cluster's own istiod CA (istio-ca-secret): a root stack cannot hold it; use generations >= 1"
                 : "0 (istiod's self-signed CA) cannot be combined with an external root (istio-ca:rootCertPem): migrate to a generated or root-stack root first");
     } else if (rootSource.kind === "external" && trustedKeyVersions.length > 1) {
-        p.add("trustedKeyVersions", "can list only keyVersion with an external root (one root comes from istio-ca:rootCertPem); rotate an external root by replacing rootCertPem/rootKeyPem and bumping keyVersion");
+        p.add("trustedKeyVersions", "can list only keyVersion with an external root (one root comes from istio-ca:rootCertPem); rotate an external root by replacing rootCertPem/rootKeyPem and bumping keyVersion (an immediate swap: with istio-ca:allowImmediateRootSwap true)");
     }
 
     const config: IstioCaConfig = {
@@ -331,6 +335,8 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
         restoreCacertsFrom: secretName(p, "restoreCacertsFrom", optionalString(raw, "restoreCacertsFrom")),
         replaceInvalidCacerts: boolean(raw, p, "replaceInvalidCacerts", false),
         restartRequest: optionalString(raw, "restartRequest"),
+        allowImmediateRootSwap: boolean(raw, p, "allowImmediateRootSwap", false),
+        overwriteChangedCacerts: boolean(raw, p, "overwriteChangedCacerts", false),
     };
 
     if (p.list.length > 0) {

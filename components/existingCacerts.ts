@@ -6,7 +6,7 @@ import { splitCertificates } from "../lib/pem";
 import type { ClusterFacts } from "../lib/preflight";
 import { PreflightError } from "../lib/preflight";
 import { CacertsFiles, restoreSource } from "../lib/restore";
-import { isRootSwap, planTakeover, rootSwapWarning } from "../lib/takeover";
+import { isRootSwap, planServedDrift, planTakeover, rootSwapWarning } from "../lib/takeover";
 import { trustBundle } from "../lib/trustBundle";
 import { IstioCaConfig, SELF_SIGNED_GENERATION } from "./config";
 import { RootGeneration } from "./roots";
@@ -96,4 +96,21 @@ export function announceTakeover(config: IstioCaConfig, cluster: ClusterFacts, d
 export function servedContentHash(served: ServedCacerts): pulumi.Output<string> {
     return pulumi.all([served.caCertPem, served.rootCertPem, served.certChainPem])
         .apply(([caCertPem, rootCertPem, certChainPem]) => publicContentHash({ caCertPem, rootCertPem, certChainPem }));
+}
+
+/**
+ * A deployed stack's cacerts changed by someone else since the last up: refused (PreflightError)
+ * unless istio-ca:overwriteChangedCacerts; then warned, and the hash of the content to back up
+ * and overwrite is returned (it re-runs the backup and forces the update of cacerts).
+ */
+export function checkServedCacerts(config: IstioCaConfig, cluster: ClusterFacts, recordedHash: string | undefined): string | undefined {
+    const plan = planServedDrift({ namespace: config.istioNamespace, existing: cluster.cacerts, recordedHash, overwrite: config.overwriteChangedCacerts });
+    if (plan.kind === "refuse") {
+        throw new PreflightError(plan.message);
+    }
+    if (plan.kind === "overwrite") {
+        pulumi.log.warn(plan.warning);
+        return plan.servedHash;
+    }
+    return undefined;
 }

@@ -79,6 +79,8 @@ export function stepTriggers(config: IstioCaConfig, trustBundleHash: pulumi.Inpu
 export class MeshRollout extends pulumi.ComponentResource {
     /** Namespaces whose deployments were restarted: count, first names, the file with all (the step's summary line). */
     public readonly restartedNamespaces: pulumi.Output<NamespacesSummary>;
+    /** The last step (gate) of the run: what the recorded state waits for (#12). */
+    public readonly lastStep: command.local.Command;
 
     constructor(name: string, args: MeshRolloutArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-ca:mesh:MeshRollout", name, {}, opts);
@@ -102,6 +104,7 @@ export class MeshRollout extends pulumi.ComponentResource {
             previous = cmd;
         }
 
+        this.lastStep = previous!;
         this.restartedNamespaces = commands.get("restart-workloads")!.stdout.apply(parseRestartedNamespaces);
         this.registerOutputs({ restartedNamespaces: this.restartedNamespaces });
     }

@@ -6,6 +6,7 @@ import { ClusterFacts, inspectCluster, ISTIO_CA_SECRET, multiRootProblem, multiR
 import { asRefusal } from "../lib/refusal";
 import { withholdRpcResponsesFromDebugLog } from "../lib/runtimeLog";
 import { classifyTransition, Transition, TrustState } from "../lib/rotation";
+import { changedRoots, recordedRoot, rootChangeRefusal, rootChangeWarning, RootRecord, SWAP_OPTION } from "../lib/rootRecord";
 import { RunSettings, runSettings, STEP_ENTRY_POINT } from "../lib/stepEnv";
 import { certChain, trustBundle } from "../lib/trustBundle";
 import { readRestoreSource } from "../lib/restore";
@@ -13,7 +14,7 @@ import { CacertsSecret } from "./cacerts";
 import { CacertsBackup } from "./cacertsBackup";
 import { clusterProvider } from "./cluster";
 import { IstioCaConfig, loadConfig, SELF_SIGNED_GENERATION } from "./config";
-import { announceTakeover, restoreFromBackup, RestoredFrom, servedContentHash, ServedCacerts } from "./existingCacerts";
+import { announceTakeover, checkServedCacerts, restoreFromBackup, RestoredFrom, servedContentHash, ServedCacerts } from "./existingCacerts";
 import { IntermediateCa } from "./intermediateCa";
 import { MeshRollout, stepStackDir } from "./meshRollout";
 import { externalRoots, generatedRoots, RootGeneration, RootStackReader, RootStackRoots, selfSignedRoot } from "./roots";
@@ -35,8 +36,13 @@ export interface IstioCaOutputs {
     /** Public hash of the cacerts content, the trigger of the restarts. */
     cacertsContentHash: pulumi.Output<string>;
     restartedNamespaces: pulumi.Output<NamespacesSummary>;
-    /** What this deployment signs with and trusts: the next run compares its config with it. */
-    trustState: TrustState;
+    /**
+     * What this deployment signs with and trusts: the next run compares its config with it.
+     * Resolves only when the last gate passed, so a failed gate leaves the previous record.
+     */
+    trustState: pulumi.Output<TrustState>;
+    /** Each generation's root by certificate fingerprint and key spec (recorded like trustState). */
+    recordedRoots: pulumi.Output<RootRecord>;
     /** Set while cacerts holds a restored backup (istio-ca:restoreCacertsFrom). */
     restoredFrom?: pulumi.Output<RestoredFrom>;
     /** The kind of change this run makes (trust, sign, complete, immediate-swap, …). */
@@ -163,21 +169,14 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
     assertStepsBuilt();
     // How the steps run, read by them at run time (not a command input: editing it re-runs nothing).
     (env.saveStepSettings ?? ((dir, settings) => writeStepSettings(projectRoot(), dir, settings)))(stepStackDir(), runSettings(config));
-    const deployed = (await env.previousOutputs())?.trustState as TrustState | undefined;
+    const record = await env.previousOutputs();
+    const deployed = record?.trustState as TrustState | undefined;
+    const recordedRoots = record?.recordedRoots as RootRecord | undefined;
     // A stack's first run asks the cluster what it runs on now; later runs compare with their own
     // last deployment first, so a refused change never even reaches the cluster.
     let cluster = deployed ? undefined : await env.inspectCluster(config);
     const previous = deployed ?? impliedTrustState(cluster!, config);
-    const transition = classifyTransition(previous, trustStateOf(config));
-    if (transition.errors.length > 0) {
-        throw new Error(`refusing this change of the CA: ${transition.description}\n  - ${transition.errors.join("\n  - ")}`);
-    }
-    for (const warning of transition.warnings) {
-        pulumi.log.warn(warning);
-    }
-    if (transition.kind !== "unchanged" && transition.kind !== "initial") {
-        pulumi.log.info(transition.description);
-    }
+    const transition = checkedTransition(previous, config);
     const supplied = await externalRoots(config, env.readRootStack);
     cluster ??= await env.inspectCluster(config);
     // The immediate swap replaces a single root by another: no multi-root bundle is ever served.
@@ -194,10 +193,12 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
     // A rollback and a cacerts this stack did not make: checked and announced before anything is registered.
     const restore = restoreFromBackup(config, cluster);
     announceTakeover(config, cluster, deployed !== undefined, supplied, restore);
+    const overwrite = deployed ? checkServedCacerts(config, cluster, record?.cacertsContentHash as string | undefined) : undefined;
     const selfSigned = config.trustedKeyVersions.includes(SELF_SIGNED_GENERATION) ? [selfSignedRoot(config, cluster)] : [];
+    checkRecordedRoots(config, recordedRoots, [...selfSigned, ...(supplied ?? [])].map((r) => ({ generation: r.generation, certPem: r.certPem as string })));
     const provider = clusterProvider(config);
 
-    const roots: RootGeneration[] = [...selfSigned, ...(supplied ?? generatedRoots(config))];
+    const roots: RootGeneration[] = [...selfSigned, ...(supplied ?? generatedRoots(config, recordedRoots))];
     const signingRoot = roots.find((r) => r.generation === config.keyVersion);
     if (!signingRoot) {
         // parseConfig guarantees keyVersion ∈ trustedKeyVersions; this guards programming errors.
@@ -212,12 +213,14 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
 
     // A restore serves the backup's files; the generated resources above stay registered (and in the state).
     const served: ServedCacerts = restore?.served ?? { caCertPem: intermediate.certPem, caKeyPem: intermediate.privateKeyPem, rootCertPem, certChainPem };
-    // Runs whenever cacerts gets new content (first up, rotation, restore), before it changes.
-    const backup = new CacertsBackup("backup", { config, newContentHash: servedContentHash(served) });
+    // Runs whenever cacerts gets new content (first up, rotation, restore), before it changes;
+    // and before a changed cacerts is overwritten (istio-ca:overwriteChangedCacerts).
+    const backup = new CacertsBackup("backup", { config, newContentHash: servedContentHash(served), overwrites: overwrite });
 
     const cacerts = new CacertsSecret("cacerts", {
         namespace: config.istioNamespace,
         ...served,
+        overwrites: overwrite,
     }, { provider, dependsOn: [backup.command] });
 
     const rollout = new MeshRollout("mesh", {
@@ -228,6 +231,9 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
         signingCertPem: served.caCertPem,
         after: [cacerts],
     });
+    // What the next run compares with waits for the last gate: a failed gate leaves the previous record.
+    const afterGates = <T>(value: pulumi.Input<T>): pulumi.Output<T> =>
+        pulumi.all([rollout.lastStep.stdout, value]).apply(([, v]) => v as T);
 
     // Each certificate's summary warns once if it expires within istio-ca:expiryWarningDays.
     const expiry = expiryContext(config);
@@ -244,24 +250,78 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
         intermediate: signingRoot.generation === SELF_SIGNED_GENERATION
             ? signingSummary
             : warnOnExpiry(intermediate.summary, { kind: "intermediate", intermediateVersion: config.intermediateVersion, earlyRenewalHours: config.earlyRenewalHours }, expiry),
-        cacertsContentHash: cacerts.contentHash,
+        cacertsContentHash: afterGates(cacerts.contentHash),
         restartedNamespaces: rollout.restartedNamespaces,
-        trustState: trustStateOf(config),
+        trustState: afterGates(trustStateOf(config)),
+        recordedRoots: afterGates(rootRecordOf(roots)),
         transition,
         restoredFrom: restore?.restoredFrom,
     };
+}
+
+/** Classifies the step from the previous deployment; refuses an unsafe one, and an immediate swap not asked for. */
+function checkedTransition(previous: TrustState | undefined, config: IstioCaConfig): Transition {
+    const transition = classifyTransition(previous, trustStateOf(config));
+    if (transition.errors.length > 0) {
+        throw new Error(`refusing this change of the CA: ${transition.description}\n  - ${transition.errors.join("\n  - ")}`);
+    }
+    if (transition.kind === "immediate-swap" && !config.allowImmediateRootSwap) {
+        throw new Error(`refusing an immediate root swap that was not asked for: ${transition.warnings.join(" ")}\n` +
+            `To swap at once anyway, set \`pulumi config set ${SWAP_OPTION} true\` for this up.`);
+    }
+    for (const warning of transition.warnings) {
+        pulumi.log.warn(warning);
+    }
+    if (transition.kind !== "unchanged" && transition.kind !== "initial") {
+        pulumi.log.info(transition.description);
+    }
+    return transition;
+}
+
+/** Where a root this program does not generate comes from, for messages. */
+function rootSourceOf(config: IstioCaConfig, generation: number): string {
+    if (generation === SELF_SIGNED_GENERATION) {
+        return `Secret ${ISTIO_CA_SECRET} (istiod's self-signed CA)`;
+    }
+    const source = config.rootSource;
+    return source.kind === "external" ? "istio-ca:rootCertPem" : source.kind === "stack" ? `istio-ca:rootStack ${source.stack} output roots.v${generation}` : "this stack's tls resources";
+}
+
+/**
+ * Refuses roots whose certificate differs from the one recorded for the same generation (a root
+ * swap under the same number), unless istio-ca:allowImmediateRootSwap asks for it (then warns).
+ * Generated roots keep their recorded key spec instead (roots.ts); their certificate is known only
+ * after the tls provider ran.
+ */
+function checkRecordedRoots(config: IstioCaConfig, record: RootRecord | undefined, roots: { generation: number; certPem: string }[]): void {
+    const changes = changedRoots(record, roots.map((r) => ({ ...r, source: rootSourceOf(config, r.generation) })));
+    if (changes.length === 0) {
+        return;
+    }
+    if (!config.allowImmediateRootSwap) {
+        const newest = Math.max(...config.trustedKeyVersions, ...Object.keys(record ?? {}).map((k) => Number(k.slice(1))));
+        throw new Error(rootChangeRefusal(changes, newest + 1, config.rootSource.kind !== "external"));
+    }
+    pulumi.log.warn(rootChangeWarning(changes));
+}
+
+/** The recorded identity of every served root (fingerprint, key spec, validity of generated ones). */
+function rootRecordOf(roots: RootGeneration[]): pulumi.Output<RootRecord> {
+    return pulumi.all(roots.map((r) => r.certPem)).apply((pems) =>
+        Object.fromEntries(pems.map((pem, i) => [`v${roots[i].generation}`, recordedRoot(pem, roots[i].validityHours)])));
 }
 
 /**
  * A root stack (istio-ca:role: root): the root generations of a multicluster mesh and nothing else.
  * Cluster stacks read them through istio-ca:rootStack; the keys cross only as a secret output.
  */
-export function rootStack(config: IstioCaConfig): Record<string, unknown> {
+export function rootStack(config: IstioCaConfig, record?: RootRecord): Record<string, unknown> {
     assertNoCluster(config);
-    const roots = generatedRoots(config);
+    const roots = generatedRoots(config, record);
     return {
         role: "root",
         trustState: trustStateOf(config),
+        recordedRoots: rootRecordOf(roots),
         trustedRoots: pulumi.all(roots.map((r) => warnOnExpiry(r.summary, watchedRoot(config, r.generation), expiryContext(config))))
             .apply((summaries) => Object.fromEntries(summaries.map((s, i) => [`v${roots[i].generation}`, s]))),
         roots: pulumi.secret(pulumi.all(roots.map((r) => pulumi.all([r.certPem, r.privateKeyPem])))
@@ -282,7 +342,7 @@ export async function runIstioCa(env: ProgramEnvironment = liveEnvironment): Pro
     try {
         const config = loadConfig();
         if (config.role === "root") {
-            return rootStack(config);
+            return rootStack(config, (await env.previousOutputs())?.recordedRoots as RootRecord | undefined);
         }
         return stackOutputs(await istioCa(config, env));
     } catch (err) {
@@ -303,6 +363,7 @@ export function stackOutputs(ca: IstioCaOutputs): Record<string, unknown> {
         restartedNamespaces: ca.restartedNamespaces,
         cacertsContentHash: ca.cacertsContentHash,
         trustState: ca.trustState,
+        recordedRoots: ca.recordedRoots,
         lastChange: ca.transition.kind,
         ...(ca.restoredFrom ? { restoredFrom: ca.restoredFrom } : {}),
     };

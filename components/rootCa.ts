@@ -26,6 +26,7 @@ export class RootCa extends pulumi.ComponentResource {
     public readonly privateKeyPem: pulumi.Output<string>;
     /** SHA-256 fingerprint and validity of the root certificate. */
     public readonly summary: pulumi.Output<CertificateSummary>;
+    public readonly validityHours: number;
 
     constructor(name: string, args: RootCaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-ca:pki:RootCa", name, {}, opts);
@@ -45,6 +46,7 @@ export class RootCa extends pulumi.ComponentResource {
         }, parent);
 
         this.generation = args.generation;
+        this.validityHours = args.validityHours;
         this.certPem = cert.certPem;
         this.privateKeyPem = key.privateKeyPem;
         this.summary = certificateSummary(cert.certPem);

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { validateRootMaterial } from "../lib/rootMaterial";
+import { formatKeySpec, RootRecord, sameKeySpec } from "../lib/rootRecord";
 import { ClusterFacts, ISTIO_CA_SECRET } from "../lib/preflight";
 import { IstioCaConfig, SELF_SIGNED_GENERATION } from "./config";
 import { RootCa } from "./rootCa";
@@ -12,6 +13,8 @@ export interface RootGeneration {
     /** Secret. */
     privateKeyPem: pulumi.Input<string>;
     summary: pulumi.Output<CertificateSummary>;
+    /** validityPeriodHours of a root this stack generates (recorded, so the generation keeps it). */
+    validityHours?: number;
 }
 
 /** Root generations as a root stack exports them (output `roots`, secret). */
@@ -25,13 +28,23 @@ export function managedGenerations(config: IstioCaConfig): number[] {
     return config.trustedKeyVersions.filter((g) => g !== SELF_SIGNED_GENERATION);
 }
 
-/** The generations this stack makes itself: one RootCa component each. */
-export function generatedRoots(config: IstioCaConfig): RootCa[] {
-    return managedGenerations(config).map((generation) => new RootCa(`root-v${generation}`, {
-        generation,
-        key: config.key,
-        validityHours: config.rootValidityHours,
-    }));
+/**
+ * The generations this stack makes itself: one RootCa component each. A generation the last
+ * deployment recorded keeps its recorded key spec and validity: the key spec and validity are
+ * inputs of the tls resources, so taking them from config would replace the root (a root swap
+ * under the same number). Config changes apply to new generations only.
+ */
+export function generatedRoots(config: IstioCaConfig, record?: RootRecord): RootCa[] {
+    return managedGenerations(config).map((generation) => {
+        const recorded = record?.[`v${generation}`];
+        const key = recorded?.key ?? config.key;
+        const validityHours = recorded?.validityHours ?? config.rootValidityHours;
+        if (!sameKeySpec(key, config.key) || validityHours !== config.rootValidityHours) {
+            pulumi.log.info(`root-v${generation} keeps its recorded ${formatKeySpec(key)} key and ${validityHours / 24}-day validity: ` +
+                "istio-ca:keyAlgorithm/rsaBits/ecdsaCurve/rootValidityDays apply to new root generations only (a rotation: npm run rotate)");
+        }
+        return new RootCa(`root-v${generation}`, { generation, key, validityHours });
+    });
 }
 
 /**

@@ -23,6 +23,7 @@ interface DeploymentView {
 export interface ExistingSecret {
     name: string;
     resourceVersion?: string;
+    annotations?: Record<string, string>;
     /** File name -> decoded value (e.g. "root-cert.pem"). */
     data: Record<string, string>;
 }
@@ -53,7 +54,7 @@ export const ISTIO_CA_SECRET = "istio-ca-secret";
 
 interface SecretView {
     kind?: string;
-    metadata: { name: string; resourceVersion?: string };
+    metadata: { name: string; resourceVersion?: string; annotations?: Record<string, string> };
     data?: Record<string, string>;
     items?: SecretView[];
 }
@@ -70,6 +71,7 @@ export async function readCaSecrets(kubectl: Kubectl, namespace: string): Promis
         const secret: ExistingSecret = {
             name: item.metadata.name,
             resourceVersion: item.metadata.resourceVersion,
+            annotations: item.metadata.annotations,
             data: Object.fromEntries(Object.entries(item.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")])),
         };
         if (secret.name === CACERTS) {

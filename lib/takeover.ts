@@ -2,7 +2,7 @@
 // another tool): the first `up` of a stack finds it in the cluster. Pure decisions, unit-tested:
 // the program logs the warnings and throws the refusal before it registers anything; the backup
 // step (lib/backup.ts) copies the existing content before cacerts changes.
-import { backupNameOf, incompleteCacerts } from "./cacertsFiles";
+import { backupNameOf, incompleteCacerts, publicContentHash } from "./cacertsFiles";
 import { bundleFingerprints, formatFingerprint, parseCertificates, fingerprint } from "./pem";
 
 export interface TakeoverInput {
@@ -117,4 +117,62 @@ export function planTakeover(input: TakeoverInput): TakeoverPlan {
             "workloads keep trusting each other while they move to the new intermediate.");
     }
     return { kind: "takeover", backup, rootSwap, warnings };
+}
+
+/** Annotation on cacerts: the publicContentHash of what a stack's up applied (#12). */
+export const APPLIED_HASH_ANNOTATION = "istio-ca/applied-content-hash";
+
+export interface DriftInput {
+    namespace: string;
+    /** cacerts as the cluster holds it now. */
+    existing?: { data: Readonly<Record<string, string>>; annotations?: Readonly<Record<string, string>> };
+    /** Stack output cacertsContentHash of the last deployment whose gates passed. */
+    recordedHash?: string;
+    /** istio-ca:overwriteChangedCacerts. */
+    overwrite: boolean;
+}
+
+export type DriftPlan =
+    | { kind: "none" }
+    /** Back up `backup` (content `servedHash`), then overwrite it. */
+    | { kind: "overwrite"; servedHash: string; backup: string; warning: string }
+    | { kind: "refuse"; message: string };
+
+const servedHashOf = (data: Readonly<Record<string, string>>): string =>
+    publicContentHash({ caCertPem: data["ca-cert.pem"] ?? "", rootCertPem: data["root-cert.pem"] ?? "", certChainPem: data["cert-chain.pem"] ?? "" });
+
+/**
+ * A deployed stack finds cacerts with other content than it recorded (and than its last apply
+ * wrote, the annotation: an up whose gates failed applied content it did not record): someone
+ * edited or restored it. Refuse to overwrite it blindly, or, when asked, back it up first.
+ */
+export function planServedDrift(input: DriftInput): DriftPlan {
+    const { existing, recordedHash, namespace } = input;
+    if (!existing || recordedHash === undefined) {
+        return { kind: "none" };
+    }
+    const servedHash = servedHashOf(existing.data);
+    if (servedHash === recordedHash || existing.annotations?.[APPLIED_HASH_ANNOTATION] === servedHash) {
+        return { kind: "none" };
+    }
+    const backup = backupNameOf(existing.data);
+    const roots = rootsOf(existing.data["root-cert.pem"]);
+    const what = `Secret ${namespace}/cacerts changed outside this stack since its last up (content hash ${servedHash}, ` +
+        `roots SHA-256 ${roots ? fps(roots) : "unparsable"}; the stack recorded ${recordedHash}, stack output cacertsContentHash): ` +
+        "edited or restored by someone else";
+    if (!input.overwrite) {
+        return {
+            kind: "refuse",
+            message: `${what}. This up would overwrite it; refusing to do so blindly. Look at it first ` +
+                `(kubectl get secret cacerts -n ${namespace} -o yaml). To overwrite it with this stack's content, ` +
+                `\`pulumi config set istio-ca:overwriteChangedCacerts true\`: the up first backs it up as Secret ${namespace}/${backup}.`,
+        };
+    }
+    return {
+        kind: "overwrite",
+        servedHash,
+        backup,
+        warning: `OVERWRITE (istio-ca:overwriteChangedCacerts): ${what}. This up backs it up as Secret ${namespace}/${backup}, then overwrites ` +
+            "it with this stack's content. The restart steps re-run only if this stack's own content changes. Remove istio-ca:overwriteChangedCacerts after this up.",
+    };
 }

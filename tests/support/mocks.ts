@@ -120,3 +120,17 @@ export function setupMocks(config: Record<string, string>, stdoutByStep: Record<
 export function clusterFacts(overrides: Partial<ClusterFacts> = {}): ClusterFacts {
     return { where: "the test cluster", istiods: ["istiod"], istiodsWithoutMultiRoot: [], ...overrides };
 }
+
+/** Runs `program` in `world`, capturing its warnings, its outcome and what it registered. */
+export async function runCapturing<T>(world: MockWorld, program: () => Promise<T>): Promise<{ outputs?: T; error?: Error; warnings: string[]; registered: Registered[] }> {
+    const before = world.resources.length;
+    const warnings: string[] = [];
+    const warn = pulumi.log.warn;
+    pulumi.log.warn = (msg: string) => { warnings.push(msg); return Promise.resolve(); };
+    try {
+        const outcome = await world.run(program).then((outputs) => ({ outputs, error: undefined }), (error: Error) => ({ outputs: undefined, error }));
+        return { ...outcome, warnings, registered: world.resources.slice(before) };
+    } finally {
+        pulumi.log.warn = warn;
+    }
+}

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
-import { clusterFacts, isSecret, promiseOf, setupMocks } from "../support/mocks";
+import { clusterFacts, isSecret, promiseOf, runCapturing, setupMocks } from "../support/mocks";
 import type { ClusterFacts } from "../../lib/preflight";
 import { ConfigError, parseConfig } from "../../components/config";
 import { backupNameOf, publicContentHash } from "../../lib/cacertsFiles";
@@ -22,23 +22,14 @@ const steady: TrustState = { keyVersion: 1, trustedKeyVersions: [1], intermediat
 
 
 async function deploy(values: Record<string, string>, previous: TrustState | undefined, cluster: ClusterFacts) {
-    const before = world.resources.length;
-    const warnings: string[] = [];
-    const warn = pulumi.log.warn;
-    pulumi.log.warn = (msg: string) => { warnings.push(msg); return Promise.resolve(); };
-    try {
-        const config = parseConfig((k) => ({ clusterName: "c", ...values } as Record<string, string>)[k]);
-        const result = await world.run(() => istioCa(config, {
-            previousOutputs: async () => (previous ? { trustState: previous } : undefined),
-            readRootStack: async () => undefined,
-            inspectCluster: async () => cluster,
-        })).then((outputs) => ({ outputs, error: undefined }), (error: Error) => ({ outputs: undefined, error }));
-        const registered = world.resources.slice(before);
-        const named = (type: string, name: string) => registered.find((r) => r.type === type && r.name === name);
-        return { ...result, warnings, registered, named };
-    } finally {
-        pulumi.log.warn = warn;
-    }
+    const config = parseConfig((k) => ({ clusterName: "c", ...values } as Record<string, string>)[k]);
+    const result = await runCapturing(world, () => istioCa(config, {
+        previousOutputs: async () => (previous ? { trustState: previous } : undefined),
+        readRootStack: async () => undefined,
+        inspectCluster: async () => cluster,
+    }));
+    const named = (type: string, name: string) => result.registered.find((r) => r.type === type && r.name === name);
+    return { ...result, named };
 }
 
 const SECRET = "kubernetes:core/v1:Secret";
@@ -123,7 +114,7 @@ test("restore: cacerts gets the backup's four files, the key stays secret, the g
     assert.equal(restoredFrom.secret, `istio-system/${name}`);
     assert.equal(restoredFrom.signingCert.sha256Fingerprint, formatFingerprint(bundleFingerprints(backup["ca-cert.pem"], "c")[0]));
     assert.equal(restoredFrom.trustedRoots.length, 1);
-    assert.deepEqual(outputs.trustState, steady);
+    assert.deepEqual(await promiseOf(outputs.trustState as pulumi.Output<unknown>), steady);
     assert.doesNotMatch(JSON.stringify(restoredFrom), new RegExp(KEY_MARKER));
     assert.match(r.warnings.join("\n"), new RegExp(`ROLLBACK: cacerts gets the four files of Secret istio-system/${name}`));
     assert.match(r.warnings.join("\n"), /ROOT SWAP/, "the restored roots share none with the current cacerts");

@@ -39,7 +39,7 @@ test("phase 1 (trust): both roots exist, root-cert.pem carries both, istiod must
 });
 
 test("immediate swap: allowed with a warning, single root, no multi-root requirement", async () => {
-    const r = await deploy({ keyVersion: "2" }, steady);
+    const r = await deploy({ keyVersion: "2", allowImmediateRootSwap: "true" }, steady);
     assert.equal(r.error, undefined);
     assert.equal(r.outputs!.transition.kind, "immediate-swap");
     assert.ok(r.outputs!.transition.warnings.some((w) => /mTLS/.test(w) && /istio-ca:trustedKeyVersions/.test(w)));
@@ -50,9 +50,18 @@ test("an istiod without ISTIO_MULTIROOT_MESH: phase 1 is refused before anything
     const phase1 = await deploy({ keyVersion: "1", trustedKeyVersions: "[1,2]" }, steady, single);
     assert.match(phase1.error!.message, /istiod Deployment\(s\) istiod .*lack ISTIO_MULTIROOT_MESH=true/);
     assert.deepEqual(phase1.registered, []);
-    const swap = await deploy({ keyVersion: "2" }, steady, single);
+    const swap = await deploy({ keyVersion: "2", allowImmediateRootSwap: "true" }, steady, single);
     assert.equal(swap.error, undefined);
     assert.equal(swap.outputs!.transition.kind, "immediate-swap");
+});
+
+test("immediate swap not asked for (istio-ca:allowImmediateRootSwap unset): refused before anything, naming the option and the phases", async () => {
+    const r = await deploy({ keyVersion: "2" }, steady);
+    assert.match(r.error!.message, /refusing an immediate root swap that was not asked for/);
+    assert.match(r.error!.message, /pulumi config set istio-ca:allowImmediateRootSwap true/);
+    assert.match(r.error!.message, /pulumi config set istio-ca:trustedKeyVersions '\[1,2\]'/);
+    assert.deepEqual(r.registered, []);
+    assert.equal(r.inspections, 0, "the cluster is not even asked");
 });
 
 test("a step that skips phase 1 is refused before anything is registered", async () => {

@@ -96,8 +96,12 @@ test("phase 3: only root 1; istio-ca-secret is not needed any more", async () =>
     assert.ok(!data["root-cert.pem"].includes(istiodCa.certPem.trim()));
 });
 
-test("the default config on a mesh running on istiod's CA is the immediate swap: allowed, loudly, with the phased commands", async () => {
-    const r = await deploy({}, onIstiodCa({ istiodsWithoutMultiRoot: ["istiod"] }));
+test("the default config on a mesh running on istiod's CA is the immediate swap: refused unless asked for, then allowed loudly, with the phased commands", async () => {
+    const refused = await deploy({}, onIstiodCa({ istiodsWithoutMultiRoot: ["istiod"] }));
+    assert.match(refused.error!.message, /refusing an immediate root swap that was not asked for: ROOT SWAP WITHOUT TRUST OVERLAP/);
+    assert.match(refused.error!.message, /pulumi config set istio-ca:keyVersion 0/);
+    assert.deepEqual(refused.registered, []);
+    const r = await deploy({ allowImmediateRootSwap: "true" }, onIstiodCa({ istiodsWithoutMultiRoot: ["istiod"] }));
     assert.equal(r.error, undefined);
     assert.equal(r.outputs!.transition.kind, "immediate-swap");
     const warning = r.warnings.join("\n");
