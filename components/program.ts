@@ -123,7 +123,7 @@ export const liveEnvironment: ProgramEnvironment = {
         });
         // The backup to restore stays in memory, like cacerts itself.
         const name = config.restoreCacertsFrom;
-        return name ? { ...facts, restoreSource: await readRestoreSource(kubectl, config.istioNamespace, name) } : facts;
+        return name ? { ...facts, restoreSource: await readRestoreSource(kubectl, config.backupNamespace, name) } : facts;
     },
     async previousOutputs() {
         // The stack reads its own last outputs: what the cluster was given last time.

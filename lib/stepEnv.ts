@@ -57,6 +57,8 @@ export interface StepSettings {
     proxyStatusTimeoutMs: number;
     workloadCertTimeoutMs: number;
     pollIntervalMs: number;
+    /** backup-cacerts: where backups live, how many to keep, and the one a restore reads (never pruned). */
+    backup?: { namespace: string; keep: number; restoreFrom?: string };
 }
 
 const E = {
@@ -76,6 +78,9 @@ const E = {
     proxyStatusTimeout: "ISTIO_CA_PROXY_STATUS_TIMEOUT_SECONDS",
     workloadCertTimeout: "ISTIO_CA_WORKLOAD_CERT_TIMEOUT_SECONDS",
     pollInterval: "ISTIO_CA_POLL_INTERVAL_MS",
+    backupNamespace: "ISTIO_CA_BACKUP_NAMESPACE",
+    keepBackups: "ISTIO_CA_KEEP_BACKUPS",
+    restoreFrom: "ISTIO_CA_RESTORE_FROM",
 } as const;
 
 /**
@@ -126,8 +131,14 @@ export function stepEnvironment(config: IstioCaConfig, expected: ExpectedCa, ste
             env[E.workloadCertTimeout] = String(config.verify.workloadCertTimeoutSeconds);
             break;
         case BACKUP_STEP:
-            // Reads and copies cacerts: the namespace and how to reach the cluster, nothing else.
+            // Reads and copies cacerts, prunes old backups: the namespaces, how many to keep, which
+            // backup a restore reads (never pruned), and how to reach the cluster.
             delete env[E.istiodSelector];
+            env[E.backupNamespace] = config.backupNamespace;
+            env[E.keepBackups] = String(config.keepBackups);
+            if (config.restoreCacertsFrom) {
+                env[E.restoreFrom] = config.restoreCacertsFrom;
+            }
             break;
     }
     return env;
@@ -152,6 +163,18 @@ function seconds(env: NodeJS.ProcessEnv, name: string, def: number): number {
 const list = (value: string | undefined): string[] | undefined =>
     value === undefined || value === "" ? undefined : value.split(",").map((s) => s.trim()).filter((s) => s !== "");
 
+function backupSettings(env: NodeJS.ProcessEnv): StepSettings["backup"] {
+    const namespace = env[E.backupNamespace];
+    if (!namespace) {
+        return undefined;
+    }
+    const keep = Number(env[E.keepBackups]);
+    if (!Number.isInteger(keep) || keep < 1) {
+        throw new Error(`environment variable ${E.keepBackups} must be an integer >= 1 (istio-ca:keepBackups), got ${JSON.stringify(env[E.keepBackups])}`);
+    }
+    return { namespace, keep, restoreFrom: env[E.restoreFrom] || undefined };
+}
+
 /** Step side: settings from the environment the program gave the command. */
 export function readStepSettings(env: NodeJS.ProcessEnv): StepSettings {
     return {
@@ -171,5 +194,6 @@ export function readStepSettings(env: NodeJS.ProcessEnv): StepSettings {
         proxyStatusTimeoutMs: seconds(env, E.proxyStatusTimeout, 300),
         workloadCertTimeoutMs: seconds(env, E.workloadCertTimeout, 300),
         pollIntervalMs: Number(env[E.pollInterval] ?? 1000) || 1000,
+        backup: backupSettings(env),
     };
 }
