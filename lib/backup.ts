@@ -32,8 +32,10 @@ export interface BackupResult {
     backup?: string;
     /** false when the backup existed already (it is never overwritten). */
     created: boolean;
-    /** Older backups deleted by this run (istio-ca:keepBackups). */
+    /** Older backups deleted by this run (istio-ca:keepBackups): the first PRUNED_NAMED names, oldest last. */
     pruned: string[];
+    /** How many were deleted (more than `pruned` lists after keepBackups was lowered a lot). */
+    prunedCount: number;
     /** One line for a person. */
     summary: string;
 }
@@ -75,6 +77,9 @@ export async function getSecret(kubectl: Kubectl, namespace: string, name: strin
     return out.trim() === "" ? undefined : (JSON.parse(out) as SecretObject);
 }
 
+/** Names of pruned backups in the step's summary line (kept short: the step's output is bounded). */
+export const PRUNED_NAMED = 10;
+
 export interface BackupContext {
     kubectl: Kubectl;
     /** The Istio namespace: where cacerts is. */
@@ -95,19 +100,23 @@ export async function backupCacerts(ctx: BackupContext): Promise<BackupResult> {
     const current = await getSecret(kubectl, namespace, CACERTS);
     if (!current) {
         log(`no Secret ${namespace}/${CACERTS} yet`);
-        return { created: false, pruned: [], summary: "no cacerts to back up" };
+        return { created: false, pruned: [], prunedCount: 0, summary: "no cacerts to back up" };
     }
     const taken = await takeBackup(ctx, current);
     log(taken.summary);
-    const pruned = await pruneBackups(ctx, [taken.backup, ctx.restoreFrom]);
-    if (pruned.length === 0) {
-        return { ...taken, pruned };
+    const all = await pruneBackups(ctx, [taken.backup, ctx.restoreFrom]);
+    // The summary is one stdout line: a bounded number of names, whatever was deleted.
+    const pruned = all.slice(0, PRUNED_NAMED);
+    if (all.length === 0) {
+        return { ...taken, pruned, prunedCount: 0 };
     }
-    const summary = `${taken.summary}; pruned ${pruned.length} older backup(s) beyond istio-ca:keepBackups ${ctx.keep}: ` +
-        pruned.map((n) => `${ctx.backupNamespace}/${n}`).join(", ");
+    const more = all.length > pruned.length ? ` and ${all.length - pruned.length} more` : "";
+    const summary = `${taken.summary}; pruned ${all.length} older backup(s) beyond istio-ca:keepBackups ${ctx.keep}: ` +
+        pruned.map((n) => `${ctx.backupNamespace}/${n}`).join(", ") + more;
     log(summary);
-    return { ...taken, pruned, summary };
+    return { ...taken, pruned, prunedCount: all.length, summary };
 }
+
 
 const isNamespaceMissing = (err: unknown, namespace: string): boolean =>
     err instanceof ToolError && err.message.includes(`namespaces "${namespace}" not found`);
@@ -141,7 +150,7 @@ async function createSecret(ctx: BackupContext, manifest: object): Promise<void>
 }
 
 /** Creates the backup of `current`; an existing one of that name is kept as it is. */
-async function takeBackup(ctx: BackupContext, current: SecretObject): Promise<Omit<BackupResult, "pruned"> & { backup: string }> {
+async function takeBackup(ctx: BackupContext, current: SecretObject): Promise<Omit<BackupResult, "pruned" | "prunedCount"> & { backup: string }> {
     const { kubectl, namespace, backupNamespace: where } = ctx;
     const manifest = backupManifest(current, where, (ctx.now ?? (() => new Date()))()) as { metadata: { name: string } };
     const name = manifest.metadata.name;

@@ -88,7 +88,7 @@ const noBackups = (): string => JSON.stringify({ items: [] });
 test("no cacerts: nothing to back up, nothing created", async () => {
     const { kubectl, calls } = fakeKubectl([() => ""]);
     const r = await backupCacerts(ctxOf(kubectl));
-    assert.deepEqual(r, { created: false, pruned: [], summary: "no cacerts to back up" });
+    assert.deepEqual(r, { created: false, pruned: [], prunedCount: 0, summary: "no cacerts to back up" });
     assert.deepEqual(calls[0].args, ["get", "secret", "cacerts", "-n", "istio-system", "--ignore-not-found", "-o", "json"]);
 });
 
@@ -98,7 +98,7 @@ test("a backup is created with the manifest on stdin; no key material on the com
     const { kubectl, calls } = fakeKubectl([() => JSON.stringify(source), () => "secret/x\n", noBackups]);
     const r = await backupCacerts(ctxOf(kubectl));
     const name = backupNameOf(files);
-    assert.deepEqual(r, { backup: name, created: true, pruned: [], summary: `backed up istio-system/cacerts as istio-ca-backups/${name}` });
+    assert.deepEqual(r, { backup: name, created: true, pruned: [], prunedCount: 0, summary: `backed up istio-system/cacerts as istio-ca-backups/${name}` });
     assert.deepEqual(calls[1].args, ["create", "-f", "-", "-o", "name"], "create, never apply or replace: an existing backup is not overwritten");
     const sent = JSON.parse(calls[1].input!);
     assert.equal(sent.metadata.name, name);
@@ -218,6 +218,21 @@ test("after the backup, the step deletes by name the backups beyond keepBackups,
         "istio-ca-backups/cacerts-backup-000000000003, istio-ca-backups/cacerts-backup-000000000002");
     assert.ok(lines.includes(r.summary), "the step's log names the pruned backups");
     assert.doesNotMatch(lines.join("\n") + r.summary, /c2VjcmV0/, "no Secret data in what the step prints");
+});
+
+test("after keepBackups was lowered a lot, all older backups go, and the summary names the first few and counts the rest", async () => {
+    const { files } = handMadeCacerts();
+    const many = Array.from({ length: 30 }, (_, i) => ({
+        metadata: { name: `cacerts-backup-${String(i).padStart(12, "0")}`, labels: { "app.kubernetes.io/managed-by": "istio-ca", "istio-ca/backup-of": "cacerts" },
+            annotations: { [ANNOTATION_BACKED_UP_AT]: new Date(Date.UTC(2026, 0, 1 + i)).toISOString() } },
+    }));
+    const { kubectl, calls } = fakeKubectl([() => JSON.stringify(secretOf(files)), () => "secret/x\n", () => JSON.stringify({ items: many }), () => ""]);
+    const r = await backupCacerts(ctxOf(kubectl, { keep: 1 }));
+    assert.equal(r.prunedCount, 29);
+    assert.equal(calls[3].args.filter((a) => a.startsWith("cacerts-backup-")).length, 29, "every one beyond keepBackups is deleted");
+    assert.equal(r.pruned.length, 10);
+    assert.match(r.summary, /pruned 29 older backup\(s\) beyond istio-ca:keepBackups 1: .* and 19 more$/);
+    assert.ok(JSON.stringify(r).length < 4096, "the step's summary line stays short");
 });
 
 test("nothing beyond keepBackups: no delete", async () => {
