@@ -9,6 +9,7 @@ import { classifyTransition, Transition, TrustState } from "../lib/rotation";
 import { STEP_ENTRY_POINT } from "../lib/stepEnv";
 import { certChain, trustBundle } from "../lib/trustBundle";
 import { readRestoreSource } from "../lib/restore";
+import { restartDenied, restartDeniedWarning } from "../lib/restartAccess";
 import { CacertsSecret } from "./cacerts";
 import { CacertsBackup } from "./cacertsBackup";
 import { clusterProvider } from "./cluster";
@@ -121,6 +122,14 @@ export const liveEnvironment: ProgramEnvironment = {
             istioNamespace: config.istioNamespace,
             istiodSelector: config.istiodSelector,
         });
+        // Namespaced restart rights (deploy/rbac.yaml): said at preview, not midway through the restarts.
+        const denied = await restartDenied(kubectl, config.istioNamespace, config.workloadNamespaces).catch((err: Error) => {
+            pulumi.log.warn(`could not check this identity's restart rights (the restart steps will tell): ${err.message}`);
+            return [];
+        });
+        if (denied.length > 0) {
+            pulumi.log.warn(restartDeniedWarning(denied, pulumi.getStack()));
+        }
         // The backup to restore stays in memory, like cacerts itself.
         const name = config.restoreCacertsFrom;
         return name ? { ...facts, restoreSource: await readRestoreSource(kubectl, config.backupNamespace, name) } : facts;

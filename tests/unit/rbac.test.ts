@@ -4,6 +4,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DEFAULT_SUBJECT, PORTFORWARD_CLUSTER_ROLE, RESTART_CLUSTER_ROLE, toYaml, workloadBindings } from "../../lib/rbac";
 import { parseRbacArgs, USAGE } from "../../scripts/rbac";
+import type { Kubectl } from "../../lib/kubectl";
+import { deniedNamespaces, restartDenied, restartDeniedWarning } from "../../lib/restartAccess";
 
 type Binding = { kind: string; metadata: { name: string; namespace: string; labels: Record<string, string> }; roleRef: { kind: string; name: string }; subjects: object[] };
 
@@ -45,4 +47,31 @@ test("npm run rbac: arguments, --help, and what it refuses", () => {
     assert.throws(() => parseRbacArgs(["--namespace", "Bad_NS"]), /--namespace takes a Kubernetes namespace name/);
     assert.throws(() => parseRbacArgs(["--stack", "x", "--service-account", "noslash"]), /--service-account takes NAMESPACE\/NAME/);
     assert.throws(() => parseRbacArgs(["--stack", "x", "--frobnicate"]), /unexpected argument "--frobnicate"/);
+});
+
+test("restart rights are checked before anything is applied: one access review per namespace the stack restarts, istiod's included", async () => {
+    const calls: { args: string[]; input?: string }[] = [];
+    const namespaces = { items: [
+        { metadata: { name: "istio-system" } },
+        { metadata: { name: "bookinfo", labels: { "istio-injection": "enabled" } } },
+        { metadata: { name: "newly-labelled", labels: { "istio.io/rev": "default" } } },
+        { metadata: { name: "plain" } },
+    ] };
+    const kubectl = {
+        async getJson(args: string[]) { calls.push({ args }); return namespaces; },
+        async run(args: string[], input?: string) {
+            calls.push({ args, input });
+            const reviews = (JSON.parse(input!) as { items: { spec: { resourceAttributes: { namespace: string } } }[] }).items;
+            return JSON.stringify({ kind: "List", items: reviews.map((r) => ({ ...r, status: { allowed: r.spec.resourceAttributes.namespace !== "newly-labelled" } })) });
+        },
+    } as unknown as Kubectl;
+    assert.deepEqual(await restartDenied(kubectl, "istio-system"), ["newly-labelled"]);
+    const sent = JSON.parse(calls[1].input!) as { items: { kind: string; spec: { resourceAttributes: object } }[] };
+    assert.deepEqual(calls[1].args, ["create", "-f", "-", "-o", "json"], "one kubectl, one API request per namespace");
+    assert.deepEqual(sent.items.map((i) => i.spec.resourceAttributes), ["istio-system", "bookinfo", "newly-labelled"].map((namespace) =>
+        ({ group: "apps", resource: "deployments", verb: "patch", namespace })));
+    assert.equal(sent.items[0].kind, "SelfSubjectAccessReview");
+    assert.deepEqual(deniedNamespaces(JSON.stringify({ spec: { resourceAttributes: { namespace: "x" } }, status: { allowed: false } })), ["x"], "kubectl prints one object for one review");
+    assert.match(restartDeniedWarning(["newly-labelled"], "prod"),
+        /may not restart Deployments \(patch\) in namespace\(s\) newly-labelled, which this stack restarts: .*npm run rbac -- --stack prod \| kubectl apply -f -/);
 });
