@@ -5,11 +5,6 @@
 import type { Kubectl, KubeList, Namespace } from "./kubectl";
 import { meshNamespaces } from "./steps";
 
-interface AccessReview {
-    spec?: { resourceAttributes?: { namespace?: string } };
-    status?: { allowed?: boolean };
-}
-
 /** One SelfSubjectAccessReview per namespace (any authenticated identity may create them). */
 export function restartReviews(namespaces: readonly string[]): object {
     return {
@@ -23,18 +18,21 @@ export function restartReviews(namespaces: readonly string[]): object {
     };
 }
 
-/** The namespaces whose review was not allowed (kubectl prints a List, or the object for one). */
+/** What kubectl prints for each review created: `<namespace>=<allowed>` (true, false, or empty). */
+export const REVIEW_TEMPLATE = 'jsonpath={.spec.resourceAttributes.namespace}={.status.allowed}{"\\n"}';
+
+/** The namespaces whose review was not allowed, from the lines REVIEW_TEMPLATE prints. */
 export function deniedNamespaces(printed: string): string[] {
-    const parsed = JSON.parse(printed) as KubeList<AccessReview> | AccessReview;
-    const reviews = "items" in parsed ? parsed.items : [parsed as AccessReview];
-    return reviews.filter((r) => r.status?.allowed !== true).map((r) => r.spec?.resourceAttributes?.namespace ?? "?").sort();
+    return printed.split("\n").map((l) => l.trim()).filter((l) => l !== "")
+        .map((l) => l.split("=")).filter(([, allowed]) => allowed !== "true").map(([ns]) => ns).sort();
 }
 
 /** The Istio namespace and the workload namespaces (as the restart step finds them) where restarts are denied. */
 export async function restartDenied(kubectl: Kubectl, istioNamespace: string, workloadNamespaces?: string[]): Promise<string[]> {
     const list = await kubectl.getJson<KubeList<Namespace>>(["get", "namespaces"]);
     const namespaces = [istioNamespace, ...meshNamespaces(list.items, istioNamespace, workloadNamespaces)];
-    return deniedNamespaces(await kubectl.run(["create", "-f", "-", "-o", "json"], JSON.stringify(restartReviews(namespaces))));
+    // kubectl prints one result per object created (not a List): one line each.
+    return deniedNamespaces(await kubectl.run(["create", "-f", "-", "-o", REVIEW_TEMPLATE], JSON.stringify(restartReviews(namespaces))));
 }
 
 export function restartDeniedWarning(denied: readonly string[], stack: string): string {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { DEFAULT_SUBJECT, PORTFORWARD_CLUSTER_ROLE, RESTART_CLUSTER_ROLE, toYaml, workloadBindings } from "../../lib/rbac";
 import { parseRbacArgs, USAGE } from "../../scripts/rbac";
 import type { Kubectl } from "../../lib/kubectl";
-import { deniedNamespaces, restartDenied, restartDeniedWarning } from "../../lib/restartAccess";
+import { deniedNamespaces, restartDenied, restartDeniedWarning, REVIEW_TEMPLATE } from "../../lib/restartAccess";
 
 type Binding = { kind: string; metadata: { name: string; namespace: string; labels: Record<string, string> }; roleRef: { kind: string; name: string }; subjects: object[] };
 
@@ -62,16 +62,17 @@ test("restart rights are checked before anything is applied: one access review p
         async run(args: string[], input?: string) {
             calls.push({ args, input });
             const reviews = (JSON.parse(input!) as { items: { spec: { resourceAttributes: { namespace: string } } }[] }).items;
-            return JSON.stringify({ kind: "List", items: reviews.map((r) => ({ ...r, status: { allowed: r.spec.resourceAttributes.namespace !== "newly-labelled" } })) });
+            // As the real kubectl prints REVIEW_TEMPLATE for each review created (checked on a local API server).
+            return reviews.map((r) => `${r.spec.resourceAttributes.namespace}=${r.spec.resourceAttributes.namespace !== "newly-labelled"}\n`).join("");
         },
     } as unknown as Kubectl;
     assert.deepEqual(await restartDenied(kubectl, "istio-system"), ["newly-labelled"]);
     const sent = JSON.parse(calls[1].input!) as { items: { kind: string; spec: { resourceAttributes: object } }[] };
-    assert.deepEqual(calls[1].args, ["create", "-f", "-", "-o", "json"], "one kubectl, one API request per namespace");
+    assert.deepEqual(calls[1].args, ["create", "-f", "-", "-o", REVIEW_TEMPLATE], "one kubectl, one API request per namespace");
     assert.deepEqual(sent.items.map((i) => i.spec.resourceAttributes), ["istio-system", "bookinfo", "newly-labelled"].map((namespace) =>
         ({ group: "apps", resource: "deployments", verb: "patch", namespace })));
     assert.equal(sent.items[0].kind, "SelfSubjectAccessReview");
-    assert.deepEqual(deniedNamespaces(JSON.stringify({ spec: { resourceAttributes: { namespace: "x" } }, status: { allowed: false } })), ["x"], "kubectl prints one object for one review");
+    assert.deepEqual(deniedNamespaces("a=true\nb=false\nc=\n"), ["b", "c"], "false, or no status.allowed, is a denial");
     assert.match(restartDeniedWarning(["newly-labelled"], "prod"),
         /may not restart Deployments \(patch\) in namespace\(s\) newly-labelled, which this stack restarts: .*npm run rbac -- --stack prod \| kubectl apply -f -/);
 });
