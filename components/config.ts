@@ -12,6 +12,11 @@ export const CONFIG_NAMESPACE = "istio-ca";
  */
 export const SELF_SIGNED_GENERATION = 0;
 
+/** Backups of cacerts (lib/backup.ts) live here unless istio-ca:backupNamespace says otherwise. */
+export const DEFAULT_BACKUP_NAMESPACE = "istio-ca-backups";
+/** istio-ca:keepBackups: the backups kept (each holds a signing key; the most recent first). */
+export const DEFAULT_KEEP_BACKUPS = 3;
+
 export type KeyAlgorithm = "RSA" | "ECDSA";
 export type EcdsaCurve = "P256" | "P384";
 
@@ -89,6 +94,10 @@ export interface IstioCaConfig {
     allowImmediateRootSwap: boolean;
     /** Back up and overwrite a cacerts that changed outside this stack since its last up (else: refused). */
     overwriteChangedCacerts: boolean;
+    /** Where the backups of cacerts live: a namespace of their own, so that creating and pruning them needs no Secret rights in the Istio namespace. */
+    backupNamespace: string;
+    /** How many backups (the most recent) the backup step keeps; older ones are deleted. */
+    keepBackups: number;
 }
 
 /** Raw string values by key (without the namespace), as stack config holds them. */
@@ -181,7 +190,7 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 
 function secretName(p: Problems, key: string, value: string | undefined): string | undefined {
     if (value !== undefined && (value.length > 253 || !DNS_SUBDOMAIN.test(value))) {
-        p.add(key, `must be the name of a Secret in the Istio namespace (lower-case RFC 1123 subdomain, e.g. cacerts-backup-0123456789ab), got ${JSON.stringify(value)}`);
+        p.add(key, `must be the name of a Secret in istio-ca:backupNamespace (lower-case RFC 1123 subdomain, e.g. cacerts-backup-0123456789ab), got ${JSON.stringify(value)}`);
         return undefined;
     }
     if (value === "cacerts") {
@@ -300,6 +309,9 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
         p.add("trustedKeyVersions", "can list only keyVersion with an external root (one root comes from istio-ca:rootCertPem); rotate an external root by replacing rootCertPem/rootKeyPem and bumping keyVersion (an immediate swap: with istio-ca:allowImmediateRootSwap true)");
     }
 
+    const backupNamespace = optionalString(raw, "backupNamespace") ?? DEFAULT_BACKUP_NAMESPACE;
+    namespaceName(p, "backupNamespace", backupNamespace);
+
     const config: IstioCaConfig = {
         role,
         rootSource,
@@ -337,6 +349,8 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
         restartRequest: optionalString(raw, "restartRequest"),
         allowImmediateRootSwap: boolean(raw, p, "allowImmediateRootSwap", false),
         overwriteChangedCacerts: boolean(raw, p, "overwriteChangedCacerts", false),
+        backupNamespace,
+        keepBackups: integer(raw, p, "keepBackups", DEFAULT_KEEP_BACKUPS, 1, 1000),
     };
 
     if (p.list.length > 0) {

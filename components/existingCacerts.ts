@@ -45,8 +45,8 @@ export function restoreFromBackup(config: IstioCaConfig, cluster: ClusterFacts):
     if (name === undefined) {
         return undefined;
     }
-    const files: CacertsFiles = restoreSource(name, config.istioNamespace, cluster.restoreSource, cluster.where);
-    pulumi.log.warn(`ROLLBACK: cacerts gets the four files of Secret ${config.istioNamespace}/${name} (istio-ca:restoreCacertsFrom), in place; ` +
+    const files: CacertsFiles = restoreSource(name, config.backupNamespace, cluster.restoreSource, cluster.where);
+    pulumi.log.warn(`ROLLBACK: cacerts gets the four files of Secret ${config.backupNamespace}/${name} (istio-ca:restoreCacertsFrom), in place; ` +
         "the generated roots and intermediate stay in the state, unused. Remove istio-ca:restoreCacertsFrom to serve them again.");
     if (cluster.cacerts && isRootSwap(cluster.cacerts.data["root-cert.pem"], files.rootCertPem) === true) {
         pulumi.log.warn(rootSwapWarning(config.istioNamespace, cluster.cacerts.data, "this restore", `the roots of ${name}`));
@@ -56,7 +56,7 @@ export function restoreFromBackup(config: IstioCaConfig, cluster: ClusterFacts):
         restoredFrom: pulumi.all([
             certificateSummary(files.caCertPem),
             pulumi.all(splitCertificates(files.rootCertPem).map((pem) => certificateSummary(pem))),
-        ]).apply(([signingCert, trustedRoots]) => ({ secret: `${config.istioNamespace}/${name}`, signingCert, trustedRoots })),
+        ]).apply(([signingCert, trustedRoots]) => ({ secret: `${config.backupNamespace}/${name}`, signingCert, trustedRoots })),
         rootCertPem: files.rootCertPem,
     };
 }
@@ -78,6 +78,7 @@ export function announceTakeover(config: IstioCaConfig, cluster: ClusterFacts, d
     }
     const plan = planTakeover({
         namespace: config.istioNamespace,
+        backupNamespace: config.backupNamespace,
         existing: cluster.cacerts,
         deployedBefore,
         newTrustBundlePem,

@@ -10,6 +10,7 @@ import { changedRoots, recordedRoot, rootChangeRefusal, rootChangeWarning, RootR
 import { RunSettings, runSettings, STEP_ENTRY_POINT } from "../lib/stepEnv";
 import { certChain, trustBundle } from "../lib/trustBundle";
 import { readRestoreSource } from "../lib/restore";
+import { restartDenied, restartDeniedWarning } from "../lib/restartAccess";
 import { CacertsSecret } from "./cacerts";
 import { CacertsBackup } from "./cacertsBackup";
 import { clusterProvider } from "./cluster";
@@ -133,9 +134,17 @@ export const liveEnvironment: ProgramEnvironment = {
             istioNamespace: config.istioNamespace,
             istiodSelector: config.istiodSelector,
         });
+        // Namespaced restart rights (deploy/rbac.yaml): said at preview, not midway through the restarts.
+        const denied = await restartDenied(kubectl, config.istioNamespace, config.workloadNamespaces).catch((err: Error) => {
+            pulumi.log.warn(`could not check this identity's restart rights (the restart steps will tell): ${err.message}`);
+            return [];
+        });
+        if (denied.length > 0) {
+            pulumi.log.warn(restartDeniedWarning(denied, pulumi.getStack()));
+        }
         // The backup to restore stays in memory, like cacerts itself.
         const name = config.restoreCacertsFrom;
-        return name ? { ...facts, restoreSource: await readRestoreSource(kubectl, config.istioNamespace, name) } : facts;
+        return name ? { ...facts, restoreSource: await readRestoreSource(kubectl, config.backupNamespace, name) } : facts;
     },
     async previousOutputs() {
         // The stack reads its own last outputs: what the cluster was given last time.

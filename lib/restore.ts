@@ -18,7 +18,7 @@ export interface CacertsFiles {
     certChainPem: string;
 }
 
-/** Reads a Secret of the Istio namespace, values decoded; undefined when it does not exist. */
+/** Reads a Secret (cacerts, or a backup in istio-ca:backupNamespace), values decoded; undefined when it does not exist. */
 export async function readSecretFiles(kubectl: Kubectl, namespace: string, name: string): Promise<ExistingSecret | undefined> {
     const secret = await getSecret(kubectl, namespace, name);
     if (!secret) {

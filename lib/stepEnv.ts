@@ -62,6 +62,8 @@ export interface StepSettings {
     proxyStatusTimeoutMs: number;
     workloadCertTimeoutMs: number;
     pollIntervalMs: number;
+    /** backup-cacerts: where backups live, how many to keep, and the one a restore reads (never pruned). */
+    backup?: { namespace: string; keep: number; restoreFrom?: string };
 }
 
 const E = {
@@ -70,6 +72,9 @@ const E = {
     signingCertPem: "ISTIO_CA_SIGNING_CERT_PEM",
     trustBundlePem: "ISTIO_CA_TRUST_BUNDLE_PEM",
     pollInterval: "ISTIO_CA_POLL_INTERVAL_MS",
+    backupNamespace: "ISTIO_CA_BACKUP_NAMESPACE",
+    keepBackups: "ISTIO_CA_KEEP_BACKUPS",
+    restoreFrom: "ISTIO_CA_RESTORE_FROM",
 } as const;
 
 /**
@@ -88,6 +93,15 @@ export function stepEnvironment(config: IstioCaConfig, expected: ExpectedCa, ste
             // Only this step compares certificates (public ones: ca-cert.pem and root-cert.pem).
             env[E.signingCertPem] = need(expected, "signingCertPem", step);
             env[E.trustBundlePem] = need(expected, "trustBundlePem", step);
+            break;
+        case BACKUP_STEP:
+            // Reads and copies cacerts, prunes old backups: the namespaces, how many to keep, which
+            // backup a restore reads (never pruned).
+            env[E.backupNamespace] = config.backupNamespace;
+            env[E.keepBackups] = String(config.keepBackups);
+            if (config.restoreCacertsFrom) {
+                env[E.restoreFrom] = config.restoreCacertsFrom;
+            }
             break;
         default:
             break;
@@ -148,6 +162,18 @@ function positiveMs(seconds: number | undefined, name: string, def: number): num
 const list = (value: string | undefined): string[] | undefined =>
     value === undefined || value === "" ? undefined : value.split(",").map((s) => s.trim()).filter((s) => s !== "");
 
+function backupSettings(env: NodeJS.ProcessEnv): StepSettings["backup"] {
+    const namespace = env[E.backupNamespace];
+    if (!namespace) {
+        return undefined;
+    }
+    const keep = Number(env[E.keepBackups]);
+    if (!Number.isInteger(keep) || keep < 1) {
+        throw new Error(`environment variable ${E.keepBackups} must be an integer >= 1 (istio-ca:keepBackups), got ${JSON.stringify(env[E.keepBackups])}`);
+    }
+    return { namespace, keep, restoreFrom: env[E.restoreFrom] || undefined };
+}
+
 /** Step side: settings from the command's environment (cacerts) and the stack's settings file (how to run). */
 export function readStepSettings(env: NodeJS.ProcessEnv, run: Partial<RunSettings> = {}): StepSettings {
     return {
@@ -168,5 +194,6 @@ export function readStepSettings(env: NodeJS.ProcessEnv, run: Partial<RunSetting
         proxyStatusTimeoutMs: positiveMs(run.proxyStatusTimeoutSeconds, "proxyStatusTimeoutSeconds", 300),
         workloadCertTimeoutMs: positiveMs(run.workloadCertTimeoutSeconds, "workloadCertTimeoutSeconds", 300),
         pollIntervalMs: Number(env[E.pollInterval] ?? 1000) || 1000,
+        backup: backupSettings(env),
     };
 }

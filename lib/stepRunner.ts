@@ -11,7 +11,14 @@ import { FIRST_NAMES, StepOutput } from "./stepOutput";
 import { restartIstiod, restartWorkloads, StepContext, StepFailure, verifyProxies, verifyWorkloadCerts, waitRootCert } from "./steps";
 
 const steps: Record<StepName | BackupStepName, (ctx: StepContext) => Promise<object>> = {
-    [BACKUP_STEP]: (ctx) => backupCacerts({ kubectl: ctx.kubectl, namespace: ctx.settings.istioNamespace, log: ctx.log }),
+    [BACKUP_STEP]: (ctx) => {
+        const backup = ctx.settings.backup;
+        if (!backup) {
+            throw new StepFailure("environment variable ISTIO_CA_BACKUP_NAMESPACE is not set: this entry point is run by the istio-ca program's commands");
+        }
+        return backupCacerts({ kubectl: ctx.kubectl, namespace: ctx.settings.istioNamespace, backupNamespace: backup.namespace,
+            keep: backup.keep, restoreFrom: backup.restoreFrom, log: ctx.log });
+    },
     "restart-istiod": restartIstiod,
     "wait-root-cert": waitRootCert,
     "restart-workloads": restartWorkloads,

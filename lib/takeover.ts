@@ -7,6 +7,8 @@ import { bundleFingerprints, formatFingerprint, parseCertificates, fingerprint }
 
 export interface TakeoverInput {
     namespace: string;
+    /** Where the backup goes (istio-ca:backupNamespace); default: `namespace`. */
+    backupNamespace?: string;
     /** cacerts as the cluster holds it now (decoded files); undefined: there is none. */
     existing?: { data: Readonly<Record<string, string>> };
     /** The stack has a previous deployment: cacerts is already its own, nothing is taken over. */
@@ -91,6 +93,7 @@ export function planTakeover(input: TakeoverInput): TakeoverPlan {
     if (input.deployedBefore || !existing) {
         return { kind: "none" };
     }
+    const backupNs = input.backupNamespace ?? namespace;
     const backup = backupNameOf(existing.data);
     const problems = incompleteCacerts(existing.data);
     if (problems.length > 0 && !input.replaceInvalid) {
@@ -99,13 +102,14 @@ export function planTakeover(input: TakeoverInput): TakeoverPlan {
             message: `Secret ${namespace}/cacerts exists but is not a complete Istio CA, so this stack does not take it over: ${problems.join("; ")}. ` +
                 "(istiod 1.27+ does not start with an incomplete cacerts either.) To proceed, either back it up and delete it yourself:\n" +
                 `  kubectl get secret cacerts -n ${namespace} -o yaml > cacerts-before-istio-ca.yaml && kubectl delete secret cacerts -n ${namespace}\n` +
-                `or let this stack back it up (as Secret ${namespace}/${backup}) and replace it:\n` +
+                `or let this stack back it up (as Secret ${backupNs}/${backup}) and replace it:\n` +
                 "  pulumi config set istio-ca:replaceInvalidCacerts true",
         };
     }
     const warnings = [
         `TAKEOVER: Secret ${namespace}/cacerts exists and this stack has no previous deployment. This up first backs it up as ` +
-        `Secret ${namespace}/${backup} (a copy made with kubectl: not managed by Pulumi, never deleted by pulumi destroy), ` +
+        `Secret ${backupNs}/${backup} (a copy made with kubectl: not managed by Pulumi, never deleted by pulumi destroy; ` +
+        "pruned by a later up beyond istio-ca:keepBackups), " +
         "then manages cacerts in place (same Secret, updated) with this stack's material." +
         (problems.length > 0 ? ` It is not a complete Istio CA (${problems.join("; ")}): it is replaced as istio-ca:replaceInvalidCacerts asks.` : ""),
     ];

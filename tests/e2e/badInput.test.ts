@@ -27,6 +27,9 @@ const PRIVATE_KEY = "PRIVATE" + " KEY"; // spelt apart: no PEM key marker in the
 /** A V8 stack frame: `    at fn (/path/file.js:12:34)` or `    at /path/file.js:12:34`. */
 const STACK_FRAME = /^\s*at (?:.+ \()?(?:\/|node:|file:).*:\d+:\d+\)?\s*$/m;
 const RBAC_YAML = path.join(PROJECT_ROOT, "deploy", "rbac.yaml");
+/** Secret create in the Istio namespace, granted for the first up (no cacerts yet) only. */
+const FIRST_CACERTS_YAML = path.join(PROJECT_ROOT, "deploy", "rbac-first-cacerts.yaml");
+const BACKUP_NAMESPACE = "istio-ca-backups";
 /**
  * The highest `pulumi --verbose` level whose log holds no resource values. From 7 on, the engine
  * itself writes resource inputs in plaintext, secrets included (pkg/resource/deploy/
@@ -164,6 +167,7 @@ test("bad input refused before anything is applied; least privilege; no private 
     try {
         await seedMesh(cluster);
         await cluster.apply(fs.readFileSync(RBAC_YAML, "utf8"));
+        await cluster.apply(fs.readFileSync(FIRST_CACERTS_YAML, "utf8"));
         await cluster.kubectl(["create", "serviceaccount", "nobody", "-n", "default"]);
         const deployer = await serviceAccountKubeconfig(cluster, "istio-system", "istio-ca-deployer");
         const nobody = await serviceAccountKubeconfig(cluster, "default", "nobody");
@@ -269,6 +273,23 @@ test("bad input refused before anything is applied; least privilege; no private 
         });
 
         await t.test(`least privilege and secrets: up, an intermediate rotation, root phases 1-2 as deploy/rbac.yaml's ServiceAccount, --verbose ${SAFE_VERBOSITY} --logflow --debug`, async () => {
+            const ts = await createTestStack("leastpriv", program, { ...base, kubeconfig: deployer }, { backendDir });
+            stacks.push(ts);
+            // Without the rendered bindings, preview says where restarts would be refused, and what to run.
+            let unbound = "";
+            await ts.stack.preview({ onOutput: (line) => { unbound += line; } });
+            assert.match(unbound, /may not restart Deployments \(patch\) in namespace\(s\) bookinfo, canary, payments, which this stack restarts/);
+            assert.ok(unbound.includes(`npm run rbac -- --stack ${ts.name} | kubectl apply -f -`), "the warning names the command");
+            // The restart rights, rendered for this stack's namespaces as a person would (npm run rbac), as the deployer.
+            const rendered = execFileSync("node", [path.join(PROJECT_ROOT, "dist", "scripts", "rbac.js"), "--stack", ts.name], {
+                cwd: PROJECT_ROOT, encoding: "utf8", env: { ...process.env, ...ts.envVars },
+            });
+            // Each document's first `namespace:` is its metadata's (the subject's comes after).
+            const boundIn = rendered.split(/^---$/m).slice(1).map((doc) => /^ {2}namespace: (\S+)$/m.exec(doc)?.[1]);
+            assert.deepEqual(boundIn, ["bookinfo", "canary", "payments"], "bindings for the labelled namespaces only (not plain, not istio-system)");
+            assert.doesNotMatch(rendered, /portforward/, "no proxy-check bindings: the checks are off in this stack");
+            await cluster.apply(rendered);
+
             // What the identity may not do (SelfSubjectAccessReview, as the identity itself).
             const canI = async (...args: string[]): Promise<string> =>
                 (await cluster.kubectl(["--kubeconfig", deployer, "auth", "can-i", ...args], { allowFailure: true })).stdout.trim();
@@ -285,11 +306,28 @@ test("bad input refused before anything is applied; least privilege; no private 
                 ["get", "configmap/istio-ca-root-cert", "-n", "bookinfo"],
                 ["create", "pods/exec", "-n", "bookinfo"],
                 ["patch", "namespaces"],
+                // Restarts only where rendered (and istiod's namespace); proxy checks not granted.
+                ["patch", "deployments", "-n", "plain"],
+                ["patch", "deployments", "-n", "kube-system"],
+                ["patch", "deployments", "--all-namespaces"],
+                ["create", "pods/portforward", "-n", "bookinfo"],
+                ["create", "pods/portforward", "-n", "istio-system"],
+                ["create", "serviceaccounts/token", "-n", "istio-system"],
+                ["list", "pods", "-A"],
+                // Backups: their namespace only.
+                ["update", "secrets", "-n", BACKUP_NAMESPACE],
+                ["delete", "secrets", "-n", "istio-system"],
             ]) {
                 assert.equal(await canI(...forbidden), "no", `the deployer may not: ${forbidden.join(" ")}`);
             }
             assert.equal(await canI("patch", "secret/cacerts", "-n", "istio-system"), "yes");
-            assert.equal(await canI("patch", "deployments", "-n", "bookinfo"), "yes");
+            for (const ns of ["bookinfo", "payments", "canary", "istio-system"]) {
+                assert.equal(await canI("patch", "deployments", "-n", ns), "yes", `restarts in ${ns}`);
+            }
+            for (const verb of ["create", "get", "list", "delete"]) {
+                assert.equal(await canI(verb, "secrets", "-n", BACKUP_NAMESPACE), "yes", `${verb} backups in ${BACKUP_NAMESPACE}`);
+            }
+            assert.equal(await canI("create", "secrets", "-n", "istio-system"), "yes", "deploy/rbac-first-cacerts.yaml, for the first up");
             const denied = await cluster.kubectl(["--kubeconfig", deployer, "get", "secrets", "-n", "kube-system"], { allowFailure: true });
             assert.notEqual(denied.code, 0);
             assert.match(denied.stderr, /Forbidden/);
@@ -305,8 +343,6 @@ test("bad input refused before anything is applied; least privilege; no private 
                 onOutput: (line: string) => logs.push(line),
                 onError: (line: string) => logs.push(line),
             };
-            const ts = await createTestStack("leastpriv", program, { ...base, kubeconfig: deployer }, { backendDir });
-            stacks.push(ts);
             sampler.start();
             const stateKeys = new Set<string>();
             /** The decrypted state after each `up`: a rotation deletes the old intermediate's public values too. */
@@ -321,6 +357,9 @@ test("bad input refused before anything is applied; least privilege; no private 
                 await ts.stack.up(verbose);
                 cacertsKeys.push(await cacertsKey());
                 states.push(await ts.stack.exportStack());
+                // cacerts exists now: every later up changes it in place, without Secret create in istio-system.
+                await cluster.kubectl(["delete", "-f", FIRST_CACERTS_YAML]);
+                assert.equal(await canI("create", "secrets", "-n", "istio-system"), "no", "Secret create in istio-system is taken away after the first up");
                 await ts.stack.setConfig("istio-ca:intermediateVersion", { value: "2" });
                 await ts.stack.preview(verbose);
                 await ts.stack.up(verbose);
@@ -348,8 +387,9 @@ test("bad input refused before anything is applied; least privilege; no private 
             const roots = (await ts.stack.outputs()).trustedRoots?.value as Record<string, unknown>;
             assert.deepEqual(Object.keys(roots).sort(), ["v1", "v2"], "phase 2 reached: both roots trusted");
             assert.equal(new Set(cacertsKeys).size, 3, "cacerts got a new key from the intermediate rotation and from phase 2, none from phase 1");
-            const backups = Object.keys(await secretsIn(cluster, "istio-system")).filter((n) => n.startsWith("cacerts-backup-"));
+            const backups = Object.keys(await secretsIn(cluster, BACKUP_NAMESPACE)).filter((n) => n.startsWith("cacerts-backup-"));
             assert.equal(backups.length, 2, `a backup before each new signing certificate (${backups.join(", ")})`);
+            assert.deepEqual(Object.keys(await secretsIn(cluster, "istio-system")).filter((n) => n.startsWith("cacerts-backup-")), [], "no backup in the Istio namespace");
             // The decrypted state holds every key of the stack (the root's too), in every encoding.
             states.forEach((s) => privateKeysIn(JSON.stringify(s)).forEach((k) => stateKeys.add(k)));
             assert.ok(stateKeys.size >= 5, `the state's keys were found: both roots and the intermediates (${stateKeys.size} PEM blocks)`);
@@ -368,6 +408,7 @@ test("bad input refused before anything is applied; least privilege; no private 
             const log = logs.join("");
             assert.ok(log.length > 100_000, `verbose logs were captured (${log.length} characters)`);
             assert.match(log, /"v":6/, "the engine logged at level 6");
+            assert.doesNotMatch(log, /may not restart Deployments/, "with the rendered bindings, no warning about restart rights");
             assert.ok(sampler.samples > 50, `processes were sampled (${sampler.samples} times)`);
             assert.ok([...sampler.seen].some((s) => s.includes("dist/lib/cli/main.js")), "the step commands were sampled");
             assert.ok([...sampler.seen].some((s) => s.includes("pulumi-resource-kubernetes")), "the providers were sampled");
@@ -389,6 +430,16 @@ test("bad input refused before anything is applied; least privilege; no private 
             assert.match(log, /RegisterResource RPC finished: resource:cacerts-secret\[kubernetes:core\/v1:Secret\]; err: null, resp: \[withheld by istio-ca/,
                 "the runtime's debug lines are kept, without the responses that quote secret outputs (lib/runtimeLog.ts)");
             assert.match(exported, /"ciphertext"/, "key material is kept as ciphertext");
+
+            // Pruning as this identity (list and delete in the backup namespace): fewer backups kept
+            // re-runs the backup step alone, which deletes the older one.
+            await ts.stack.setConfig("istio-ca:keepBackups", { value: "1" });
+            const pruneUp = await ts.stack.up();
+            const changes = pruneUp.summary.resourceChanges ?? {};
+            assert.deepEqual(Object.keys(changes).filter((k) => !["same", "read", "update"].includes(k)), [], JSON.stringify(changes));
+            assert.equal(changes.update, 1, "only the backup step re-runs");
+            const left = Object.keys(await secretsIn(cluster, BACKUP_NAMESPACE)).filter((n) => n.startsWith("cacerts-backup-"));
+            assert.equal(left.length, 1, `istio-ca:keepBackups 1 leaves one backup (${left.join(", ")})`);
         });
     } finally {
         await fakeIstiod.stop();

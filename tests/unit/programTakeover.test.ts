@@ -42,7 +42,7 @@ test("the backup step runs before cacerts changes, triggered by the new content'
     assert.ok(backup, "backup-cacerts registered");
     assert.equal(backup.inputs.create, "node dist/lib/cli/main.js backup-cacerts");
     const env = await promiseOf(backup.inputs.environment) as Record<string, string>;
-    assert.deepEqual(Object.keys(env).sort(), ["ISTIO_CA_ISTIO_NAMESPACE", "ISTIO_CA_STACK_DIR"]);
+    assert.deepEqual(Object.keys(env).sort(), ["ISTIO_CA_BACKUP_NAMESPACE", "ISTIO_CA_ISTIO_NAMESPACE", "ISTIO_CA_KEEP_BACKUPS", "ISTIO_CA_STACK_DIR"]);
     const secret = r.named(SECRET, "cacerts-secret")!;
     assert.deepEqual(secret.opts.dependsOn, [backup.resource], "cacerts waits for the backup");
     const data = await promiseOf(secret.inputs.stringData) as Record<string, string>;
@@ -58,7 +58,7 @@ test("first up over a hand-made cacerts: backup announced, root swap said loudly
     const r = await deploy({}, undefined, clusterFacts({ cacerts: { name: "cacerts", data: existing } }));
     assert.equal(r.error, undefined);
     const text = r.warnings.join("\n");
-    assert.ok(text.includes(`backs it up as Secret istio-system/${backupNameOf(existing)}`));
+    assert.ok(text.includes(`backs it up as Secret istio-ca-backups/${backupNameOf(existing)}`));
     assert.match(text, /ROOT SWAP/);
     assert.ok(text.includes(formatFingerprint(bundleFingerprints(existing["root-cert.pem"], "r")[0])));
     assert.ok(r.named(COMMAND, "backup-cacerts"));
@@ -111,12 +111,12 @@ test("restore: cacerts gets the backup's four files, the key stays secret, the g
     // Outputs: the restore is visible, the trust state is the config's, no key anywhere.
     const outputs = stackOutputs(r.outputs!);
     const restoredFrom = await promiseOf(outputs.restoredFrom as pulumi.Output<any>);
-    assert.equal(restoredFrom.secret, `istio-system/${name}`);
+    assert.equal(restoredFrom.secret, `istio-ca-backups/${name}`);
     assert.equal(restoredFrom.signingCert.sha256Fingerprint, formatFingerprint(bundleFingerprints(backup["ca-cert.pem"], "c")[0]));
     assert.equal(restoredFrom.trustedRoots.length, 1);
     assert.deepEqual(await promiseOf(outputs.trustState as pulumi.Output<unknown>), steady);
     assert.doesNotMatch(JSON.stringify(restoredFrom), new RegExp(KEY_MARKER));
-    assert.match(r.warnings.join("\n"), new RegExp(`ROLLBACK: cacerts gets the four files of Secret istio-system/${name}`));
+    assert.match(r.warnings.join("\n"), new RegExp(`ROLLBACK: cacerts gets the four files of Secret istio-ca-backups/${name}`));
     assert.match(r.warnings.join("\n"), /ROOT SWAP/, "the restored roots share none with the current cacerts");
 });
 
@@ -127,11 +127,11 @@ test("without restoreCacertsFrom there is no restoredFrom output", async () => {
 
 test("restore from a missing or broken backup is refused before anything is registered", async () => {
     const missing = await deploy({ restoreCacertsFrom: "cacerts-backup-000000000000" }, steady, clusterFacts());
-    assert.match(missing.error!.message, /istio-ca:restoreCacertsFrom: Secret istio-system\/cacerts-backup-000000000000 does not exist/);
+    assert.match(missing.error!.message, /istio-ca:restoreCacertsFrom: Secret istio-ca-backups\/cacerts-backup-000000000000 does not exist/);
     assert.deepEqual(missing.registered, []);
     const broken = { ...handMadeCacerts().files, "ca-key.pem": handMadeCacerts().files["ca-key.pem"] };
     const mismatched = await deploy({ restoreCacertsFrom: "cacerts-backup-1" }, steady, clusterFacts({ restoreSource: { name: "cacerts-backup-1", data: broken } }));
-    assert.match(mismatched.error!.message, /Secret istio-system\/cacerts-backup-1 cannot be restored.*ca-key\.pem is not the key of ca-cert\.pem/s);
+    assert.match(mismatched.error!.message, /Secret istio-ca-backups\/cacerts-backup-1 cannot be restored.*ca-key\.pem is not the key of ca-cert\.pem/s);
     assert.deepEqual(mismatched.registered, []);
 });
 

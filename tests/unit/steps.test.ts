@@ -13,7 +13,7 @@ import { selfSignedCa } from "../support/testCerts";
 test("step settings: what cacerts is travels in the environment, how to run in the settings file", () => {
     const config = parseConfig((k) => ({
         clusterName: "c", kubeconfig: "/k/config", kubeContext: "ctx", workloadNamespaces: '["a","b"]',
-        restartConcurrency: "3", rootCertTimeoutSeconds: "7", rolloutTimeoutSeconds: "9", kubectlPath: "/opt/kubectl",
+        restartConcurrency: "5", rootCertTimeoutSeconds: "7", rolloutTimeoutSeconds: "9", kubectlPath: "/opt/kubectl",
     } as Record<string, string>)[k]);
     const a = selfSignedCa("Root A").certPem;
     const b = selfSignedCa("Root B").certPem;
@@ -28,7 +28,7 @@ test("step settings: what cacerts is travels in the environment, how to run in t
     assert.equal(s.context, "ctx");
     assert.deepEqual(s.workloadNamespaces, ["a", "b"]);
     assert.deepEqual(wait.trustFingerprints, [...bundleFingerprints(a, "a"), ...bundleFingerprints(b, "b")]);
-    assert.equal(s.concurrency, 3);
+    assert.equal(s.concurrency, 5);
     assert.equal(s.rolloutTimeoutMs, 9000);
     assert.equal(wait.rootCertTimeoutMs, 7000);
     assert.equal(s.istioNamespace, "istio-system");
@@ -38,21 +38,22 @@ test("step settings: what cacerts is travels in the environment, how to run in t
     // No setting of how to run is in any step's environment (a change would re-run the step).
     for (const step of ["restart-istiod", "wait-root-cert", "restart-workloads", "verify-proxies", "verify-workload-certs", "backup-cacerts"] as const) {
         const stepEnv = JSON.stringify(stepEnvironment(config, expected, step));
-        for (const value of ["/opt/kubectl", "/k/config", "ctx", '"3"', '"9"', '"7"']) {
+        for (const value of ["/opt/kubectl", "/k/config", "ctx", '"5"', '"9"', '"7"']) {
             assert.ok(!stepEnv.includes(value), `${step}: ${value} is not in the environment`);
         }
     }
 });
 
-test("istioctlXdsAddress reaches only verify-proxies, as istioctl's --xds-address", () => {
+test("istioctlXdsAddress travels in the settings file (istioctl's --xds-address), in no step's environment", () => {
     const config = parseConfig((k) => ({ clusterName: "c", istioctlXdsAddress: "127.0.0.1:15012" } as Record<string, string>)[k]);
     const expected = { signingCertPem: "S", trustBundlePem: selfSignedCa("Root A").certPem };
-    assert.equal(readStepSettings(stepEnvironment(config, expected, "verify-proxies")).istioctlXdsAddress, "127.0.0.1:15012");
-    for (const step of ["restart-istiod", "restart-workloads", "verify-workload-certs"] as const) {
-        assert.equal(readStepSettings(stepEnvironment(config, expected, step)).istioctlXdsAddress, undefined, step);
+    const run = JSON.parse(JSON.stringify(runSettings(config))) as RunSettings;
+    assert.equal(readStepSettings(stepEnvironment(config, expected, "verify-proxies"), run).istioctlXdsAddress, "127.0.0.1:15012");
+    for (const step of ["restart-istiod", "restart-workloads", "verify-proxies", "verify-workload-certs"] as const) {
+        assert.ok(!JSON.stringify(stepEnvironment(config, expected, step)).includes("15012"), step);
     }
     const unset = parseConfig((k) => ({ clusterName: "c" } as Record<string, string>)[k]);
-    assert.equal(readStepSettings(stepEnvironment(unset, expected, "verify-proxies")).istioctlXdsAddress, undefined);
+    assert.equal(readStepSettings(stepEnvironment(unset, expected, "verify-proxies"), runSettings(unset)).istioctlXdsAddress, undefined);
 });
 
 test("a step run outside the program says which variable is missing", () => {
