@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
-import { enableMultiRoot, localClusterConfig, MULTI_ROOT_PROXY_METADATA } from "../support/localCluster";
+import { enableMultiRoot, localClusterConfig, MULTI_ROOT_PROXY_METADATA, SEED_SWAP } from "../support/localCluster";
 import { bundleFingerprints, splitCertificates } from "../../lib/pem";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { configuredTrustState, inlineProgram, runCa } from "../../scripts/ca";
@@ -23,7 +23,7 @@ test("rotate driver: phases 1-3, stop at a failed gate, resume", { timeout: 20 *
         await enableMultiRoot(cluster);
         istio = await RealIstio.start(cluster, { proxyMetadata: MULTI_ROOT_PROXY_METADATA, secretSyncDelayMs: 60_000, log: (m) => t.diagnostic(m) });
         const mesh = istio;
-        ts = await createTestStack("driver", inlineProgram, localClusterConfig(cluster, "driver", { ...istio.stackConfig, rootCertTimeoutSeconds: "30" }));
+        ts = await createTestStack("driver", inlineProgram, localClusterConfig(cluster, "driver", { ...istio.stackConfig, rootCertTimeoutSeconds: "30", ...SEED_SWAP }));
         const lines: string[] = [];
         const opts = { stacks: [ts.name], envVars: ts.envVars, output: (_s: string, l: string) => { lines.push(l); } };
         await runCa({ ...opts, command: "up" });

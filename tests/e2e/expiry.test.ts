@@ -17,7 +17,7 @@ import * as path from "node:path";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, OpRecorder, PROJECT_ROOT, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
-import { localClusterConfig } from "../support/localCluster";
+import { localClusterConfig, SEED_SWAP } from "../support/localCluster";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { inlineProgram as program } from "../../scripts/ca";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
@@ -102,6 +102,7 @@ test("real tls provider: an intermediate within earlyRenewalHours of its notAfte
         istio = await RealIstio.start(cluster, { log: (m) => t.diagnostic(m) });
         ts = await createTestStack("expiry", program, localClusterConfig(cluster, "expiry", {
             ...istio.stackConfig,
+            ...SEED_SWAP,
             // 48 h intermediates, renewed from 24 h before notAfter, a warning 1 day ahead.
             intermediateValidityDays: "2",
             earlyRenewalHours: "24",

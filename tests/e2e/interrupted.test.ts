@@ -15,7 +15,7 @@ import * as path from "node:path";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, PROJECT_ROOT, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
-import { localClusterConfig } from "../support/localCluster";
+import { localClusterConfig, SEED_SWAP } from "../support/localCluster";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { inlineProgram, runCa } from "../../scripts/ca";
 
@@ -90,6 +90,7 @@ test("an up killed during the workload restarts is finished by the next up of th
         istio = await RealIstio.start(cluster, { log: (m) => t.diagnostic(m) });
         ts = await createTestStack("interrupted", inlineProgram, localClusterConfig(cluster, "interrupted", {
             ...istio.stackConfig,
+            ...SEED_SWAP,
             rootCertTimeoutSeconds: "30",
         }));
         const { stack } = ts;

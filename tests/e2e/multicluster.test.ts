@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
-import { enableMultiRoot, MULTI_ROOT_PROXY_METADATA } from "../support/localCluster";
+import { enableMultiRoot, MULTI_ROOT_PROXY_METADATA, SEED_SWAP } from "../support/localCluster";
 import { CertificateHistory, failedPairHandshakes } from "../support/meshChecks";
 import { bundleFingerprints } from "../../lib/pem";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
@@ -52,6 +52,7 @@ test("multicluster: a root stack, two cluster stacks, one shared root, an interm
                 kubeconfig: clusters[i].kubeconfig,
                 kubectlPath: path.join(clusters[i].binDir, "kubectl"),
                 ...istiods[i].stackConfig,
+                ...SEED_SWAP,
                 verifyWorkloadCertificates: "false",
                 rootCertTimeoutSeconds: "60",
             }, { backendDir: root.backendDir });

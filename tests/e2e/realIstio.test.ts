@@ -17,7 +17,7 @@ import { seedMesh, startCluster } from "../harness/cluster";
 import { RealIstio } from "../harness/realIstio";
 import type { WorkloadCertificate } from "../harness/meshAgents";
 import { createTestStack, OpRecorder, TestStack } from "../support/engine";
-import { enableMultiRoot, localClusterConfig, MULTI_ROOT_PROXY_METADATA, readSecret } from "../support/localCluster";
+import { enableMultiRoot, localClusterConfig, MULTI_ROOT_PROXY_METADATA, readSecret, SEED_SWAP } from "../support/localCluster";
 import { failedHandshakes, workloadsNotIssuedBy } from "../support/meshChecks";
 import { assertMeshTook, liveCertificates } from "../support/realMesh";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
@@ -42,7 +42,7 @@ test("real istiod, real agents, real istioctl: first up, intermediate rotation, 
         let live = await liveCertificates(cluster, istio);
         assert.deepEqual(workloadsNotIssuedBy(live, selfSigned.data["ca-cert.pem"]), []);
 
-        ts = await createTestStack("real", inlineProgram, localClusterConfig(cluster, "real", { ...istio.stackConfig, rootCertTimeoutSeconds: "120" }));
+        ts = await createTestStack("real", inlineProgram, localClusterConfig(cluster, "real", { ...istio.stackConfig, rootCertTimeoutSeconds: "120", ...SEED_SWAP }));
         const { stack } = ts;
         const lines: string[] = [];
         /** One `up`, judged by real Istio; `before` are the workloads live while it runs (default: those of now). */

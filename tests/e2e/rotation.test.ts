@@ -17,7 +17,7 @@ import * as path from "node:path";
 import { Cluster, processesMentioning, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, OpRecorder, PROJECT_ROOT, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
-import { localClusterConfig, readSecret, SecretView } from "../support/localCluster";
+import { localClusterConfig, readSecret, SecretView, SEED_SWAP } from "../support/localCluster";
 import { findMatches } from "../support/plaintext";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { bundleFingerprints, formatFingerprint } from "../../lib/pem";
@@ -52,6 +52,8 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         istio = await RealIstio.start(cluster, { log: (m) => t.diagnostic(m) });
         ts = await createTestStack("rotation", program, localClusterConfig(cluster, "e2e", {
             ...istio.stackConfig,
+            // Also the immediate swap of step 4, asked for explicitly.
+            ...SEED_SWAP,
             // RSA 4096, the default: the X.509 profile below is checked on it.
             keyAlgorithm: "RSA",
             rolloutTimeoutSeconds: "180",

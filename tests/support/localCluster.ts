@@ -64,3 +64,11 @@ export async function enableMultiRoot(cluster: Cluster): Promise<void> {
 
 /** What enableMultiRoot's mesh config gives every sidecar (RealIstio's agents take it as injected env). */
 export const MULTI_ROOT_PROXY_METADATA = { PROXY_CONFIG_XDS_AGENT: "true" };
+
+/**
+ * A local mesh starts on the CA real istiod made for itself (istio-ca-secret): a test's first `up`
+ * is then the seed's immediate switch to root 1, which the program refuses unless asked for
+ * explicitly. Tests that are not about that switch ask for it (tests/e2e/migration.test.ts walks
+ * the phases instead).
+ */
+export const SEED_SWAP = { allowImmediateRootSwap: "true" };
