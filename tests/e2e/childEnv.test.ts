@@ -13,7 +13,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, TestStack } from "../support/engine";
-import { localClusterConfig } from "../support/localCluster";
+import { RealIstio } from "../harness/realIstio";
+import { localClusterConfig, SEED_SWAP } from "../support/localCluster";
 import { ProcessSampler } from "../support/processes";
 import { selfSignedCa } from "../support/testCerts";
 import { inlineProgram as program } from "../../scripts/ca";
@@ -30,11 +31,14 @@ test("real engine, config in the program's environment as the language host pass
     const cluster = await startCluster({ log: (m) => t.diagnostic(m) });
     const sampler = new ProcessSampler();
     let ts: TestStack | undefined;
+    let istio: RealIstio | undefined;
     try {
         await seedMesh(cluster);
+        // Real istiod publishes the bundle the wait step waits for (no agents: workloads are not the subject here).
+        istio = await RealIstio.start(cluster, { withoutAgents: true, log: (m) => t.diagnostic(m) });
         const root = selfSignedCa("External Root");
         const kubectl = envSavingKubectl(path.join(cluster.binDir, "kubectl"));
-        const config = localClusterConfig(cluster, "e2e", { rootCertPem: root.certPem, kubectlPath: kubectl.binary, verifyRootCertConfigMaps: "false" });
+        const config = localClusterConfig(cluster, "e2e", { rootCertPem: root.certPem, kubectlPath: kubectl.binary, ...SEED_SWAP });
         const hostConfig = JSON.stringify({
             ...Object.fromEntries(Object.entries(config).map(([k, v]) => [`istio-ca:${k}`, v])),
             "istio-ca:rootKeyPem": root.keyPem,
@@ -85,6 +89,7 @@ test("real engine, config in the program's environment as the language host pass
         assert.deepEqual(leaking.map(whichProcess), [], "no sampled command line or environment holds the key");
     } finally {
         delete process.env.PULUMI_CONFIG;
+        await istio?.stop();
         await ts?.dispose();
         await cluster.stop();
     }

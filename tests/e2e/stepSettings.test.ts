@@ -9,7 +9,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, OpRecorder, TestStack } from "../support/engine";
-import { localClusterConfig } from "../support/localCluster";
+import { RealIstio } from "../harness/realIstio";
+import { localClusterConfig, SEED_SWAP } from "../support/localCluster";
 import { restartMarks } from "../support/processes";
 import { inlineProgram as program } from "../../scripts/ca";
 
@@ -34,10 +35,13 @@ async function stepStderr(ts: TestStack, name: string): Promise<string> {
 test("real engine: editing how the steps run re-runs no step; istio-ca:restartRequest re-runs the restarts with the edited settings", { timeout: 15 * 60_000 }, async (t) => {
     const cluster = await startCluster({ log: (m) => t.diagnostic(m) });
     let ts: TestStack | undefined;
+    let istio: RealIstio | undefined;
     try {
         await seedMesh(cluster);
+        // Real istiod publishes the bundle the wait step waits for (no agents: workloads are not the subject here).
+        istio = await RealIstio.start(cluster, { withoutAgents: true, log: (m) => t.diagnostic(m) });
         const log = (line: string) => t.diagnostic(line.trimEnd());
-        ts = await createTestStack("settings", program, localClusterConfig(cluster, "e2e", { verifyRootCertConfigMaps: "false" }));
+        ts = await createTestStack("settings", program, localClusterConfig(cluster, "e2e", SEED_SWAP));
         const { stack } = ts;
         await stack.up({ onOutput: log });
         const marks1 = await restartMarks(cluster);
@@ -83,6 +87,7 @@ test("real engine: editing how the steps run re-runs no step; istio-ca:restartRe
         assert.match(stderr, /concurrency 3, timeouts \(s\): rollout 1234,/, "and with the edited concurrency and timeout");
         assert.match(stderr, new RegExp(`kubectl ${kubectl.binary.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}`));
     } finally {
+        await istio?.stop();
         await ts?.dispose();
         await cluster.stop();
     }
