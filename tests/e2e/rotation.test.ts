@@ -119,7 +119,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         const preview3 = new OpRecorder();
         await stack.preview({ onEvent: preview3.onEvent });
         // backup-cacerts: the content before the rotation is copied to a backup first.
-        assert.deepEqual(preview3.with("replace"), ["backup-cacerts", "intermediate-cert", "intermediate-csr", "intermediate-key", "mesh-restart-istiod", "mesh-restart-workloads"]);
+        assert.deepEqual(preview3.with("replace"), ["backup-cacerts", "intermediate-cert", "intermediate-csr", "intermediate-key", "mesh-restart-istiod", "mesh-restart-workloads", "mesh-verify-proxies"]);
         assert.deepEqual(preview3.with("update"), ["cacerts-secret"], "cacerts is updated, never replaced");
         for (const kept of ["root-v1-key", "root-v1-cert", "mesh-wait-root-cert"]) {
             assert.ok(preview3.only("same").includes(kept), `${kept} is kept`);
