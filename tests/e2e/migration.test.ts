@@ -44,8 +44,12 @@ test("migration from istio-ca-secret to cacerts: trust both, sign with root 1, t
         const lines: string[] = [];
         const log = (line: string): void => { lines.push(line); t.diagnostic(line.trimEnd()); };
 
-        // The default config would swap at once: preview says so, loudly, with the phased commands.
+        // The default config would swap at once: refused unless asked for (#12); asked for, preview
+        // says so, loudly, with the phased commands.
+        await assert.rejects(stack.preview(), /refusing an immediate root swap that was not asked for/);
+        await stack.setConfig("istio-ca:allowImmediateRootSwap", { value: "true" });
         const swap = await stack.preview({ onOutput: log });
+        await stack.removeConfig("istio-ca:allowImmediateRootSwap");
         assert.equal(swap.changeSummary.create !== undefined, true);
         assert.match(lines.join(""), /runs on istiod's self-signed CA; it counts as root generation 0/);
         assert.match(lines.join(""), /ROOT SWAP WITHOUT TRUST OVERLAP/);

@@ -131,6 +131,9 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         //    istio-ca-root-cert: the wait step times out, `up` fails with a report and leaves the
         //    workloads alone; the next `up` finishes the job.
         await stack.setConfig("istio-ca:keyVersion", { value: "2" });
+        // An immediate swap is refused unless asked for (#12).
+        await assert.rejects(stack.preview(), /refusing an immediate root swap that was not asked for.*istio-ca:allowImmediateRootSwap true/s);
+        await stack.setConfig("istio-ca:allowImmediateRootSwap", { value: "true" });
         const preview4 = new OpRecorder();
         await stack.preview({ onEvent: preview4.onEvent });
         assert.deepEqual(preview4.with("create"), ["root-v2", "root-v2-cert", "root-v2-key"]);
@@ -153,6 +156,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         await stack.up({ onOutput: log });
         const marks4 = await restartMarks(cluster);
         assert.notEqual(marks4["bookinfo/reviews"], marks3["bookinfo/reviews"], "the next up finished the restarts");
+        await stack.removeConfig("istio-ca:allowImmediateRootSwap");
         await stack.preview({ expectNoChanges: true });
         const v4 = (await readSecret(cluster, "cacerts"))!;
         assert.equal(v4.uid, v1.uid);
