@@ -751,6 +751,7 @@ async function runSize(n: number, opts: Options, work: string): Promise<SizeResu
         await settle(api, mesh.all, mesh.all.length);
 
         await ts.stack.setConfig("istio-ca:keyVersion", { value: "2" });
+        await ts.stack.setConfig("istio-ca:allowImmediateRootSwap", { value: "true" });
         progress(`N=${n}: (b) pulumi up after keyVersion 1 -> 2`);
         const up = await measured(cluster, api, () => programUp(stack, "rotation"));
         // Every Deployment was really restarted by this up (a rollout wait alone would not tell).

@@ -49,15 +49,16 @@ test("migration from istio-ca-secret to cacerts: trust both, sign with root 1, t
         const lines: string[] = [];
         const log = (line: string): void => { lines.push(line); t.diagnostic(line.trimEnd()); };
 
-        // The default config would swap at once: preview refuses it, loudly, with the phased
-        // commands and the option that would allow it.
-        await assert.rejects(stack.preview({ onOutput: log }), (err: Error) => {
-            assert.match(err.message, /ROOT SWAP WITHOUT TRUST OVERLAP/);
-            assert.match(err.message, /pulumi config set istio-ca:keyVersion 0/);
-            assert.match(err.message, /istio-ca:allowImmediateRootSwap true/);
-            return true;
-        });
+        // The default config would swap at once: refused unless asked for (#12); asked for, preview
+        // says so, loudly, with the phased commands.
+        await assert.rejects(stack.preview(), /refusing an immediate root swap that was not asked for/);
+        await stack.setConfig("istio-ca:allowImmediateRootSwap", { value: "true" });
+        const swap = await stack.preview({ onOutput: log });
+        await stack.removeConfig("istio-ca:allowImmediateRootSwap");
+        assert.equal(swap.changeSummary.create !== undefined, true);
         assert.match(lines.join(""), /runs on istiod's self-signed CA; it counts as root generation 0/);
+        assert.match(lines.join(""), /ROOT SWAP WITHOUT TRUST OVERLAP/);
+        assert.match(lines.join(""), /pulumi config set istio-ca:keyVersion 0/);
 
         // Phase 1 'trust': istiod's CA keeps signing, now from cacerts; root-cert.pem = self-signed + root 1.
         // First with a mesh config whose proxies lack multi-root support: refused, naming what to enable.

@@ -52,7 +52,6 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         istio = await RealIstio.start(cluster, { log: (m) => t.diagnostic(m) });
         ts = await createTestStack("rotation", program, localClusterConfig(cluster, "e2e", {
             ...istio.stackConfig,
-            // Also the immediate swap of step 4, asked for explicitly.
             ...SEED_SWAP,
             // RSA 4096, the default: the X.509 profile below is checked on it.
             keyAlgorithm: "RSA",
@@ -61,8 +60,9 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         const { stack } = ts;
         const log = (line: string) => t.diagnostic(line.trimEnd());
 
-        // 1. A fresh stack.
+        // 1. A fresh stack (the seed's switch from istiod's own CA, asked for; then no longer).
         const first = await stack.up({ onOutput: log });
+        await stack.removeConfig("istio-ca:allowImmediateRootSwap");
         const v1 = (await readSecret(cluster, "cacerts"))!;
         assert.deepEqual(Object.keys(v1.data).sort(), ["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]);
         fs.writeFileSync(path.join(scratch, "root-cert.pem"), v1.data["root-cert.pem"]);
@@ -138,6 +138,9 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         //    istio-ca-root-cert): the wait step times out, `up` fails with a report and leaves the
         //    workloads alone; once istiod is back, the next `up` finishes the job.
         await stack.setConfig("istio-ca:keyVersion", { value: "2" });
+        // An immediate swap is refused unless asked for (#12).
+        await assert.rejects(stack.preview(), /refusing an immediate root swap that was not asked for.*istio-ca:allowImmediateRootSwap true/s);
+        await stack.setConfig("istio-ca:allowImmediateRootSwap", { value: "true" });
         const preview4 = new OpRecorder();
         await stack.preview({ onEvent: preview4.onEvent });
         assert.deepEqual(preview4.with("create"), ["root-v2", "root-v2-cert", "root-v2-key"]);
@@ -160,6 +163,7 @@ test("real engine: up, no-op, intermediate rotation, root swap with a timed-out 
         await stack.up({ onOutput: log });
         const marks4 = await restartMarks(cluster);
         assert.notEqual(marks4["bookinfo/reviews"], marks3["bookinfo/reviews"], "the next up finished the restarts");
+        await stack.removeConfig("istio-ca:allowImmediateRootSwap");
         await stack.preview({ expectNoChanges: true });
         const v4 = (await readSecret(cluster, "cacerts"))!;
         assert.equal(v4.uid, v1.uid);
