@@ -18,7 +18,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, PROJECT_ROOT, TestStack } from "../support/engine";
-import { FakeIstiod } from "../support/fakeIstiod";
+import { RealIstio } from "../harness/realIstio";
+import { SEED_SWAP } from "../support/localCluster";
 import { ProcessSampler } from "../support/processes";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { applyTrustState, inlineProgram as program } from "../../scripts/ca";
@@ -161,7 +162,7 @@ test("bad input refused before anything is applied; least privilege; no private 
     // Refusals leave rejected promises behind in an inline program's process: see lib/refusal.ts.
     tolerateRefusalEchoes();
     const cluster = await startCluster({ log: (m) => t.diagnostic(m) });
-    const fakeIstiod = new FakeIstiod(cluster);
+    let istio: RealIstio | undefined;
     const backendDir = fs.mkdtempSync(path.join(os.tmpdir(), "istio-ca-backend-"));
     const stacks: TestStack[] = [];
     try {
@@ -273,7 +274,7 @@ test("bad input refused before anything is applied; least privilege; no private 
         });
 
         await t.test(`least privilege and secrets: up, an intermediate rotation, root phases 1-2 as deploy/rbac.yaml's ServiceAccount, --verbose ${SAFE_VERBOSITY} --logflow --debug`, async () => {
-            const ts = await createTestStack("leastpriv", program, { ...base, kubeconfig: deployer }, { backendDir });
+            const ts = await createTestStack("leastpriv", program, { ...base, kubeconfig: deployer, ...SEED_SWAP }, { backendDir });
             stacks.push(ts);
             // Without the rendered bindings, preview says where restarts would be refused, and what to run.
             let unbound = "";
@@ -332,7 +333,9 @@ test("bad input refused before anything is applied; least privilege; no private 
             assert.notEqual(denied.code, 0);
             assert.match(denied.stderr, /Forbidden/);
 
-            fakeIstiod.start();
+            // Real istiod from here on (it publishes the bundle the wait step waits for); it starts on
+            // its own CA, so the first up is the seed's switch, asked for below.
+            istio = await RealIstio.start(cluster, { withoutAgents: true, log: (m) => t.diagnostic(m) });
             const sampler = new ProcessSampler();
             const logs: string[] = [];
             const verbose = {
@@ -442,7 +445,7 @@ test("bad input refused before anything is applied; least privilege; no private 
             assert.equal(left.length, 1, `istio-ca:keepBackups 1 leaves one backup (${left.join(", ")})`);
         });
     } finally {
-        await fakeIstiod.stop();
+        await istio?.stop();
         for (const ts of stacks) {
             await ts.dispose();
         }

@@ -3,45 +3,35 @@
 //   refused, then backed up and overwritten when asked (istio-ca:overwriteChangedCacerts);
 // - item 2: phase 1 whose last gate fails leaves the previous record, so phase 2 is refused;
 //   the gate fixed and phase 1 re-run, phase 2 is accepted.
-// The gate made to fail is verify-proxies (the last step here), with a stand-in istioctl whose
-// proxy-status output the test sets: no Envoy runs in the local cluster (see rotation.test.ts).
+// Real istiod and agents run in the cluster (tests/harness/realIstio.ts). The gate made to fail is
+// verify-proxies (the last step here), for real: the restarted pods get no sidecar agent, so they
+// never show in the real istioctl's proxy-status.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, OpRecorder, TestStack } from "../support/engine";
-import { FakeIstiod } from "../support/fakeIstiod";
-import { localClusterConfig, readSecret } from "../support/localCluster";
+import { RealIstio } from "../harness/realIstio";
+import { enableMultiRoot, localClusterConfig, MULTI_ROOT_PROXY_METADATA, readSecret, SEED_SWAP } from "../support/localCluster";
 import { selfSignedCa } from "../support/testCerts";
 import { backupNameOf } from "../../lib/cacertsFiles";
 import { bundleFingerprints, formatFingerprint } from "../../lib/pem";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { applyTrustState, inlineProgram } from "../../scripts/ca";
 
-const proxyStatus = (status: "SYNCED" | "STALE"): string =>
-    "NAME                  CLUSTER        CDS        LDS        EDS        RDS        ECDS        ISTIOD             VERSION\n" +
-    `reviews-1.bookinfo    Kubernetes     ${status}     SYNCED     SYNCED     SYNCED     NOT SENT    istiod-5c8d-abc    1.26.0\n`;
-
 test("real engine: recorded roots and the phase record (#12 items 1 and 2)", { timeout: 20 * 60_000 }, async (t) => {
     tolerateRefusalEchoes();
     const cluster = await startCluster({ log: (m) => t.diagnostic(m) });
-    const istiod = new FakeIstiod(cluster);
-    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "istio-ca-e2e-record-"));
-    const statusFile = path.join(scratch, "proxy-status.txt");
-    const istioctl = path.join(scratch, "istioctl");
-    fs.writeFileSync(istioctl, `#!/bin/sh\ncat '${statusFile}'\n`, { mode: 0o755 });
-    fs.writeFileSync(statusFile, proxyStatus("SYNCED"));
+    let istio: RealIstio | undefined;
     let ts: TestStack | undefined;
     try {
         await seedMesh(cluster);
-        await cluster.kubectl(["set", "env", "deployment/istiod", "-n", "istio-system", "ISTIO_MULTIROOT_MESH=true"]);
-        istiod.start();
+        await enableMultiRoot(cluster);
+        istio = await RealIstio.start(cluster, { proxyMetadata: MULTI_ROOT_PROXY_METADATA, log: (m) => t.diagnostic(m) });
+        const agents = istio.agents!;
         ts = await createTestStack("record", inlineProgram, localClusterConfig(cluster, "record", {
-            verifyProxyStatus: "true",
-            istioctlPath: istioctl,
-            proxyStatusTimeoutSeconds: "3",
+            ...istio.stackConfig,
+            proxyStatusTimeoutSeconds: "10",
+            ...SEED_SWAP,
         }));
         const { stack } = ts;
         const log = (line: string): void => t.diagnostic(line.trimEnd());
@@ -49,6 +39,7 @@ test("real engine: recorded roots and the phase record (#12 items 1 and 2)", { t
 
         // Phase 0. The record holds root 1 by certificate and key spec.
         const first = await stack.up({ onOutput: log });
+        await stack.removeConfig("istio-ca:allowImmediateRootSwap");
         const v1 = (await readSecret(cluster, "cacerts"))!;
         const root1 = formatFingerprint(bundleFingerprints(v1.data["root-cert.pem"], "root")[0]);
         assert.deepEqual(first.outputs.recordedRoots.value, { v1: { sha256Fingerprint: root1, key: { algorithm: "ECDSA", ecdsaCurve: "P256" }, validityHours: 3650 * 24 } });
@@ -66,7 +57,7 @@ test("real engine: recorded roots and the phase record (#12 items 1 and 2)", { t
         await stack.removeConfig("istio-ca:rsaBits");
 
         // Item 2: phase 1 with its last gate failing.
-        fs.writeFileSync(statusFile, proxyStatus("STALE"));
+        agents.pause();
         await applyTrustState(stack, { keyVersion: 1, trustedKeyVersions: [1, 2], intermediateVersion: 1 });
         await assert.rejects(stack.up({ onOutput: log }), /proxies not in sync/);
         assert.equal(bundleFingerprints((await readSecret(cluster, "cacerts"))!.data["root-cert.pem"], "p1").length, 2, "phase 1 was applied");
@@ -78,7 +69,7 @@ test("real engine: recorded roots and the phase record (#12 items 1 and 2)", { t
         await assert.rejects(stack.up(), /refusing this change of the CA/);
 
         // The gate fixed, phase 1 again (cacerts holds what that up applied: not taken for a hand edit), then phase 2.
-        fs.writeFileSync(statusFile, proxyStatus("SYNCED"));
+        agents.resume();
         await applyTrustState(stack, { keyVersion: 1, trustedKeyVersions: [1, 2], intermediateVersion: 1 });
         await stack.up({ onOutput: log });
         assert.deepEqual(await recorded(), { keyVersion: 1, trustedKeyVersions: [1, 2], intermediateVersion: 1 });
@@ -107,9 +98,8 @@ test("real engine: recorded roots and the phase record (#12 items 1 and 2)", { t
         assert.equal((await readSecret(cluster, backup))!.data["root-cert.pem"], handRoot, "the hand edit is backed up");
         assert.equal((await readSecret(cluster, "cacerts"))!.data["root-cert.pem"], deployed.data["root-cert.pem"], "and overwritten with the stack's content");
     } finally {
-        await istiod.stop();
+        await istio?.stop();
         await ts?.dispose();
         await cluster.stop();
-        fs.rmSync(scratch, { recursive: true, force: true });
     }
 });

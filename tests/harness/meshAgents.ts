@@ -63,6 +63,7 @@ export class MeshAgents {
     private readonly rootCerts = new Map<string, string>();
     private watches: { stop(): Promise<void> }[] = [];
     private stopped = false;
+    private paused = false;
     /** Agents started so far (pods come and go). */
     started = 0;
     /** CPU time of the agents and apps that ended. */
@@ -126,7 +127,7 @@ export class MeshAgents {
             }
         }
         for (const [uid, pod] of wanted) {
-            if (!this.agents.has(uid) && !this.starting.has(uid) && this.rootCerts.has(pod.metadata.namespace)) {
+            if (!this.paused && !this.agents.has(uid) && !this.starting.has(uid) && this.rootCerts.has(pod.metadata.namespace)) {
                 this.starting.add(uid);
                 this.launch(pod)
                     .then((agent) => {
@@ -196,6 +197,19 @@ export class MeshAgents {
         let live = 0;
         for (const a of this.agents.values()) live += a.procs.reduce((sum, p) => sum + processCpuSeconds(p.pid), 0);
         return this.endedCpuSeconds + live;
+    }
+
+    /**
+     * New pods get no sidecar until resume() (as when the sidecar cannot start: its image cannot be
+     * pulled, its token not mounted): they never connect to istiod. Running agents keep running.
+     */
+    pause(): void {
+        this.paused = true;
+    }
+
+    resume(): void {
+        this.paused = false;
+        this.reconcile();
     }
 
     /** The pods that have an agent now. */
