@@ -86,7 +86,7 @@ export function parseRbacArgs(argv: string[]): RbacOptions {
     return opts;
 }
 
-/** The stack's config as `pulumi config --json` prints it; secret values are not decrypted (only their presence counts here). */
+/** The stack's config as `pulumi config --json` prints it (no --show-secrets: a secret value reads "[secret]", only its presence counts here). */
 async function stackConfig(stack: string): Promise<IstioCaConfig> {
     if (!process.env.PULUMI_BACKEND_URL) {
         fs.mkdirSync(path.join(PROJECT_ROOT, ".pulumi-state"), { recursive: true }); // Pulumi.yaml's default backend
