@@ -105,7 +105,9 @@ export function servedContentHash(served: ServedCacerts): pulumi.Output<string> 
  * and overwrite is returned (it re-runs the backup and forces the update of cacerts).
  */
 export function checkServedCacerts(config: IstioCaConfig, cluster: ClusterFacts, recordedHash: string | undefined): string | undefined {
-    const plan = planServedDrift({ namespace: config.istioNamespace, existing: cluster.cacerts, recordedHash, overwrite: config.overwriteChangedCacerts });
+    const plan = planServedDrift({
+        namespace: config.istioNamespace, backupNamespace: config.backupNamespace, existing: cluster.cacerts, recordedHash, overwrite: config.overwriteChangedCacerts,
+    });
     if (plan.kind === "refuse") {
         throw new PreflightError(plan.message);
     }

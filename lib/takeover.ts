@@ -128,6 +128,8 @@ export const APPLIED_HASH_ANNOTATION = "istio-ca/applied-content-hash";
 
 export interface DriftInput {
     namespace: string;
+    /** Where the backup goes (istio-ca:backupNamespace); default: `namespace`. */
+    backupNamespace?: string;
     /** cacerts as the cluster holds it now. */
     existing?: { data: Readonly<Record<string, string>>; annotations?: Readonly<Record<string, string>> };
     /** Stack output cacertsContentHash of the last deployment whose gates passed. */
@@ -152,6 +154,7 @@ const servedHashOf = (data: Readonly<Record<string, string>>): string =>
  */
 export function planServedDrift(input: DriftInput): DriftPlan {
     const { existing, recordedHash, namespace } = input;
+    const backupNs = input.backupNamespace ?? namespace;
     if (!existing || recordedHash === undefined) {
         return { kind: "none" };
     }
@@ -169,14 +172,14 @@ export function planServedDrift(input: DriftInput): DriftPlan {
             kind: "refuse",
             message: `${what}. This up would overwrite it; refusing to do so blindly. Look at it first ` +
                 `(kubectl get secret cacerts -n ${namespace} -o yaml). To overwrite it with this stack's content, ` +
-                `\`pulumi config set istio-ca:overwriteChangedCacerts true\`: the up first backs it up as Secret ${namespace}/${backup}.`,
+                `\`pulumi config set istio-ca:overwriteChangedCacerts true\`: the up first backs it up as Secret ${backupNs}/${backup}.`,
         };
     }
     return {
         kind: "overwrite",
         servedHash,
         backup,
-        warning: `OVERWRITE (istio-ca:overwriteChangedCacerts): ${what}. This up backs it up as Secret ${namespace}/${backup}, then overwrites ` +
+        warning: `OVERWRITE (istio-ca:overwriteChangedCacerts): ${what}. This up backs it up as Secret ${backupNs}/${backup}, then overwrites ` +
             "it with this stack's content. The restart steps re-run only if this stack's own content changes. Remove istio-ca:overwriteChangedCacerts after this up.",
     };
 }

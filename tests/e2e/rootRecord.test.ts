@@ -88,14 +88,14 @@ test("real engine: recorded roots and the phase record (#12 items 1 and 2)", { t
         const backup = backupNameOf(edited);
         await assert.rejects(stack.preview(), (err: Error) => {
             assert.match(err.message, /Secret istio-system\/cacerts changed outside this stack since its last up/);
-            assert.ok(err.message.includes(`backs it up as Secret istio-system/${backup}`), err.message);
+            assert.ok(err.message.includes(`backs it up as Secret istio-ca-backups/${backup}`), err.message);
             assert.match(err.message, /pulumi config set istio-ca:overwriteChangedCacerts true/);
             return true;
         });
         assert.equal((await readSecret(cluster, "cacerts"))!.data["root-cert.pem"], handRoot, "nothing applied");
         await stack.setConfig("istio-ca:overwriteChangedCacerts", { value: "true" });
         await stack.up({ onOutput: log });
-        assert.equal((await readSecret(cluster, backup))!.data["root-cert.pem"], handRoot, "the hand edit is backed up");
+        assert.equal((await readSecret(cluster, backup, "istio-ca-backups"))!.data["root-cert.pem"], handRoot, "the hand edit is backed up");
         assert.equal((await readSecret(cluster, "cacerts"))!.data["root-cert.pem"], deployed.data["root-cert.pem"], "and overwritten with the stack's content");
     } finally {
         await istio?.stop();
