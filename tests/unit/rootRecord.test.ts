@@ -136,7 +136,7 @@ test("a cacerts changed by hand since the last up: preview refuses, naming the b
     const previous = { trustState: steady, cacertsContentHash: "f".repeat(64) };
     const r = await deploy({}, previous, { cluster });
     assert.match(r.error!.message, /Secret istio-system\/cacerts changed outside this stack since its last up/);
-    assert.match(r.error!.message, /backs it up as Secret istio-system\/cacerts-backup-[0-9a-f]{12}/);
+    assert.match(r.error!.message, /backs it up as Secret istio-ca-backups\/cacerts-backup-[0-9a-f]{12}/);
     assert.match(r.error!.message, /pulumi config set istio-ca:overwriteChangedCacerts true/);
     assert.deepEqual(r.registered, []);
 
