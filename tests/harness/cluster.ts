@@ -141,11 +141,16 @@ export function readVersions(root: string = repoRoot()): Record<string, string> 
  * scripts/toolchain/cluster.sh.
  */
 export function findBinDir(): string {
-    if (process.env.ISTIO_CA_CLUSTER_BIN_DIR) return process.env.ISTIO_CA_CLUSTER_BIN_DIR;
-    const v = readVersions().KUBE_VERSION;
-    if (!v) throw new Error("scripts/toolchain/versions.env does not set KUBE_VERSION");
+    return cachedBinDir("ISTIO_CA_CLUSTER_BIN_DIR", "KUBE_VERSION", "cluster");
+}
+
+/** $<override>, else ${ISTIO_CA_CACHE:-~/.cache/istio-ca}/<prefix>-<version of versionKey>/bin (the toolchain scripts' layout). */
+export function cachedBinDir(override: string, versionKey: string, prefix: string): string {
+    if (process.env[override]) return process.env[override]!;
+    const v = readVersions()[versionKey];
+    if (!v) throw new Error(`scripts/toolchain/versions.env does not set ${versionKey}`);
     const cache = process.env.ISTIO_CA_CACHE || path.join(os.homedir(), ".cache", "istio-ca");
-    return path.join(cache, `cluster-${v}`, "bin");
+    return path.join(cache, `${prefix}-${v}`, "bin");
 }
 
 /** Names of the binaries missing from binDir (empty: all present). */
@@ -163,11 +168,11 @@ export function missingBinaries(binDir: string = findBinDir()): string[] {
 // ---------------------------------------------------------------------------------------------
 // Small utilities
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
     return new Promise((r) => setTimeout(r, ms));
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
     return new Promise((resolve, reject) => {
         const srv = net.createServer();
         srv.unref();

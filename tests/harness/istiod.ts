@@ -10,36 +10,17 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Cluster } from "./cluster";
-import { readVersions } from "./cluster";
+import { cachedBinDir, freePort, sleep } from "./cluster";
+
+export { freePort };
 import { KubeWatch, secretFiles, writeVolumeAtomically } from "./kubelet";
 
 /** Where scripts/toolchain/istio.sh puts pilot-discovery, pilot-agent, istioctl, grpc-xds-client. */
 export function findIstioBinDir(): string {
-    if (process.env.ISTIO_CA_ISTIO_BIN_DIR) return process.env.ISTIO_CA_ISTIO_BIN_DIR;
-    const v = readVersions().ISTIO_MODULE_VERSION;
-    if (!v) throw new Error("scripts/toolchain/versions.env does not set ISTIO_MODULE_VERSION");
-    const cache = process.env.ISTIO_CA_CACHE || path.join(os.homedir(), ".cache", "istio-ca");
-    return path.join(cache, `istio-${v}`, "bin");
-}
-
-export function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.unref();
-        srv.on("error", reject);
-        srv.listen(0, "127.0.0.1", () => {
-            const addr = srv.address();
-            srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
-        });
-    });
-}
-
-export function sleep(ms: number): Promise<void> {
-    return new Promise((r) => setTimeout(r, ms));
+    return cachedBinDir("ISTIO_CA_ISTIO_BIN_DIR", "ISTIO_MODULE_VERSION", "istio");
 }
 
 /** The environment a process started by the rig gets: nothing of the test's (no PULUMI_*, no KUBERNETES_SERVICE_HOST). */
