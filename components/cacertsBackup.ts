@@ -27,6 +27,9 @@ export class CacertsBackup extends pulumi.ComponentResource {
         super("istio-ca:k8s:CacertsBackup", name, {}, opts);
         this.command = new command.local.Command(`${name}-cacerts`, {
             ...stepCommand(BACKUP_STEP),
+            // Unlike the restarts, an input change (istio-ca:keepBackups, backupNamespace) runs the
+            // step itself: it copies only what is not backed up yet, then prunes to what is kept.
+            update: stepCommand(BACKUP_STEP).create,
             // The namespace (how to reach the cluster is in the settings file): nothing secret,
             // nothing that changes with the content.
             environment: stepCommandEnv(args.config, {}, BACKUP_STEP),
