@@ -8,7 +8,7 @@
 import { seedMesh, startCluster } from "../tests/harness/cluster";
 import { RealIstio } from "../tests/harness/realIstio";
 import { createTestStack, OpRecorder } from "../tests/support/engine";
-import { localClusterConfig, readSecret } from "../tests/support/localCluster";
+import { localClusterConfig, readSecret, SEED_SWAP } from "../tests/support/localCluster";
 import { workloadsNotIssuedBy } from "../tests/support/meshChecks";
 import { liveCertificates } from "../tests/support/realMesh";
 import { inlineProgram } from "./ca";
@@ -37,8 +37,16 @@ async function main(): Promise<void> {
         stack = await createTestStack("demo", inlineProgram, localClusterConfig(cluster, "demo", { ...istio.stackConfig, rootCertTimeoutSeconds: "120" }));
         const print = (line: string) => process.stdout.write(`    ${line}`);
 
+        say("pulumi preview: leaving istiod's own CA at once is a root swap, refused unless asked for");
+        await stack.stack.preview().then(() => { throw new Error("the immediate swap was not refused"); }, (err: Error) => {
+            say(`refused: ${err.message.split("\n").find((l) => l.includes("refusing")) ?? err.message.slice(0, 200)}`);
+        });
+        say("this mesh has no traffic to protect: pulumi config set istio-ca:allowImmediateRootSwap true (the phased way: README, 'From istiod's self-signed CA')");
+        await stack.stack.setConfig("istio-ca:allowImmediateRootSwap", { value: SEED_SWAP.allowImmediateRootSwap });
+
         say("pulumi up (fresh stack): PKI, cacerts, restarts, checks");
         const up = await stack.stack.up({ onOutput: print });
+        await stack.stack.removeConfig("istio-ca:allowImmediateRootSwap");
         say(`real istiod took cacerts; ${await workloadCerts()}`);
         say(`outputs: ${JSON.stringify({
             signingRoot: up.outputs.signingRoot.value,
