@@ -48,7 +48,7 @@ import { mapLimit, sleep } from "../lib/concurrency";
 import { spawnCounter } from "../lib/kubectl";
 import { DeploymentLike, deploymentRolloutStatus, summarizeRollouts } from "../lib/rollout";
 import { Cluster, ClusterOptions, findBinDir, startCluster } from "../tests/harness/cluster";
-import { RealIstiod } from "../tests/harness/istiod";
+import { orphans, RealIstiod } from "../tests/harness/istiod";
 import { createTestStack, PROJECT_ROOT, TestStack } from "../tests/support/engine";
 import { inlineProgram } from "./ca";
 
@@ -717,6 +717,19 @@ interface SizeResult {
  * shared cores N agents would be N more processes competing with the control plane being measured.
  */
 async function startIstiod(cluster: Cluster, kubeconfig: string): Promise<RealIstiod> {
+    // On Ctrl-C the cluster harness re-raises the signal with its default action, so istiod.ts's
+    // exit hook never runs (a pilot-discovery outlived an interrupted run): kill its groups here.
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+        process.once(sig, () => {
+            for (const pgid of orphans) {
+                try {
+                    process.kill(-pgid, "SIGKILL");
+                } catch {
+                    /* gone */
+                }
+            }
+        });
+    }
     const istiod = new RealIstiod({ ...cluster, kubeconfig }, { kubeconfig, log: (m) => progress(m) });
     await istiod.start();
     return istiod;
