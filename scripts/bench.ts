@@ -1,33 +1,43 @@
-// `npm run bench [-- --sizes 10,50,200 --deployments 5 --delay-ms 2000 --jitter-ms 1000 --concurrency 10 --out FILE]`
+// `npm run bench [-- --sizes 10,50,200 --deployments 5 --delay-ms 2000 --jitter-ms 1000 --concurrency 10 --skip-manual --out FILE]`
 //   simulation settings: `--control-plane-qps 5000 --controller-syncs 20 --gogc 400 --kwok-parallelism 16` (0: the component's default)
 //
 // Rotation at mesh scale: on the local control plane (tests/harness/cluster.ts), with kwok making
 // pods Ready after --delay-ms + uniform [0, --jitter-ms] so that a rollout takes real time, for
 // each mesh size N (Istio-enabled namespaces × --deployments Deployments of 1 replica, plus
-// istio-system/istiod), on ONE cluster per size, side by side:
+// istio-system/istiod), on ONE cluster per size, with real istiod (tests/harness/istiod.ts:
+// pilot-discovery run for the istiod pod, restarted when the pod is replaced, `cacerts` mounted
+// into it) from the seeding on: it writes istio-ca-root-cert into every namespace (first from its
+// own self-signed CA, then from the program's `cacerts`). Each part starts with istiod ready and
+// its bundle in every mesh namespace. Side by side:
 //
 //   limit   the physical limit: one istiod rollout + the slowest single workload rollout, everything
 //           else in parallel (computed from the configured delay and the per-rollout control-plane
 //           overhead measured by restarting single Deployments alone);
-//   (a)     the manual procedure, scripted faithfully with kubectl processes: restart istio-system
-//           (and wait for istiod), `kubectl rollout restart deployment -n <ns>` for each namespace in
-//           turn, then `kubectl rollout status` for each Deployment in turn;
+//   (a)     the seed's procedure (../shared/seed/replacing-istio-ca-certificate.txt), scripted with
+//           kubectl processes: restart istio-system (and wait for istiod), check istio-ca-root-cert
+//           in each mesh namespace, `kubectl rollout restart deployment -n <ns>` for each namespace
+//           in turn, then `kubectl rollout status` for each Deployment in turn (its final `istioctl
+//           proxy-status` is left out, as (b)'s proxy check is: no Envoy runs here);
 //   (c)     a direct-API floor: what this cluster (2 cores) can do at best: istiod restarted and
 //           waited for, then every Deployment patched at once from one process (50 requests in
 //           flight), one watch until all are rolled out. No program does this; it shows how much of
 //           (b) is the cluster's own throughput;
 //   (b)     this program: `pulumi up` (real engine, real providers) after a keyVersion bump; its
 //           restart+verify part is the step commands' chain (engine events), and their own elapsedMs.
+//           Its wait-root-cert is satisfied by real istiod's ConfigMaps; afterwards the bench checks
+//           that the istiod now running started on `cacerts` ("Use local CA certificate") and that
+//           every mesh namespace holds the root of `cacerts`.
 //
 // API requests are counted twice: the API server's apiserver_request_total (every client,
 // controllers included) and an audit log (Metadata level) split by user and user agent, so the
-// client's own requests are separated from the controllers' and from FakeIstiod's. For that the
+// client's own requests are separated from the controllers' and from istiod's. For that the
 // bench starts the harness's binaries through small wrappers (a private bin dir): kube-apiserver
-// gets an audit policy and two extra static tokens (users `istio-ca` for the stack, `fake-istiod`
-// for FakeIstiod). The control plane runs with the simulation settings of `simulationSettings`
-// (client rate limits, controller workers, Go GC, kwok workers): how fast this machine plays it, not
-// what it does. CPU seconds of every component and of the tools (this process and everything it ran)
-// are read from /proc for each part: on 2 shared cores the floor is the control plane's CPU.
+// gets an audit policy and two extra static tokens (users `istio-ca` for the stack, `istiod` for
+// pilot-discovery and its supervisor's watches). The control plane runs with the simulation
+// settings of `simulationSettings` (client rate limits, controller workers, Go GC, kwok workers): how
+// fast this machine plays it, not what it does. CPU seconds of every component, of istiod and of the
+// tools (this process and everything else it ran) are read from /proc for each part: on 2 shared
+// cores the floor is the control plane's CPU.
 import * as automation from "@pulumi/pulumi/automation";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -37,9 +47,9 @@ import * as path from "node:path";
 import { mapLimit, sleep } from "../lib/concurrency";
 import { spawnCounter } from "../lib/kubectl";
 import { DeploymentLike, deploymentRolloutStatus, summarizeRollouts } from "../lib/rollout";
-import { Cluster, ClusterOptions, findBinDir, runKubectl, startCluster } from "../tests/harness/cluster";
+import { Cluster, ClusterOptions, findBinDir, startCluster } from "../tests/harness/cluster";
+import { orphans, RealIstiod } from "../tests/harness/istiod";
 import { createTestStack, PROJECT_ROOT, TestStack } from "../tests/support/engine";
-import { FakeIstiod } from "../tests/support/fakeIstiod";
 import { inlineProgram } from "./ca";
 
 // ---------------------------------------------------------------------------------------------
@@ -110,7 +120,7 @@ const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 // ---------------------------------------------------------------------------------------------
 // Instrumented binaries: a private bin dir of symlinks and wrappers (see the module comment).
 
-const USERS = { istioCa: "istio-ca", fakeIstiod: "fake-istiod" } as const;
+const USERS = { istioCa: "istio-ca", istiod: "istiod" } as const;
 
 interface Instrumentation {
     binDir: string;
@@ -121,7 +131,7 @@ function instrumentedBinDir(opts: Options, work: string): Instrumentation {
     const real = findBinDir();
     const binDir = path.join(work, "bin");
     fs.mkdirSync(binDir, { recursive: true });
-    const tokens = { istioCa: crypto.randomBytes(24).toString("hex"), fakeIstiod: crypto.randomBytes(24).toString("hex") };
+    const tokens = { istioCa: crypto.randomBytes(24).toString("hex"), istiod: crypto.randomBytes(24).toString("hex") };
     const policy = path.join(work, "audit-policy.yaml");
     fs.writeFileSync(policy, [
         "apiVersion: audit.k8s.io/v1",
@@ -521,26 +531,38 @@ function processCpu(pid: number | "self", withChildren = false): number {
     }
 }
 
+/** What a part runs against: the local control plane and the real istiod playing in it. */
+interface Rig {
+    cluster: Cluster;
+    api: Api;
+    istiod: RealIstiod;
+}
+
 /**
- * CPU seconds so far of each control-plane component, and of "tools": this process and its exited
- * children (the Pulumi CLI, providers, step commands, every kubectl, FakeIstiod's writes).
+ * CPU seconds so far of each control-plane component, of istiod (every pilot-discovery it ran as),
+ * and of "tools": this process and its exited children (the Pulumi CLI, providers, step commands,
+ * every kubectl, istiod's supervisor watches). Exited istiods are reaped by this process, so their
+ * CPU is taken out of "tools" (what they spent after their last /proc read stays there).
  */
-function cpuSeconds(cluster: Cluster): Record<string, number> {
+function cpuSeconds({ cluster, istiod }: Rig): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [c, pid] of Object.entries(cluster.pids)) out[c] = processCpu(pid);
-    out.tools = processCpu("self", true);
+    out.istiod = istiod.cpuSeconds();
+    out.tools = processCpu("self", true) - istiod.exitedCpuSeconds();
     return out;
 }
 
-async function measured(cluster: Cluster, api: Api, fn: () => Promise<{ processes: number; extra?: Record<string, unknown> }>): Promise<PartResult> {
+async function measured(rig: Rig, fn: () => Promise<{ processes: number; extra?: Record<string, unknown> }>): Promise<PartResult> {
+    const { cluster, api } = rig;
     const a0 = await auditFlushed(cluster);
     const m0 = await api.requestTotal();
-    const c0 = cpuSeconds(cluster);
+    const c0 = cpuSeconds(rig);
     const l0 = os.loadavg()[0];
     const t0 = Date.now();
     const r = await fn();
     const wallMs = Date.now() - t0;
-    const c1 = cpuSeconds(cluster);
+    const c1 = cpuSeconds(rig);
+    rig.istiod.assertHealthy();
     const m1 = await api.requestTotal();
     const a1 = await auditFlushed(cluster);
     const cpu = Object.fromEntries(Object.keys(c1).map((k) => [k, Math.round((c1[k] - (c0[k] ?? 0)) * 10) / 10]));
@@ -557,6 +579,13 @@ async function manualProcedure(cluster: Cluster, mesh: Mesh): Promise<{ processe
     await kubectl(["rollout", "status", "deployment/istiod", "-n", "istio-system", "--timeout=10m"]);
     progress("(a) istio-system restarted and rolled out");
     const namespaces = (await kubectl(["get", "namespaces", "-l", "istio-injection=enabled", "-o", "jsonpath={.items[*].metadata.name}"])).split(" ").filter(Boolean);
+    // The seed's "check istio-ca-root-cert in all namespace" (it pipes each to `openssl x509 -text`
+    // for a person to read): one kubectl per namespace; a missing bundle stops the procedure.
+    for (const ns of namespaces) {
+        const pem = await kubectl(["get", "cm", "istio-ca-root-cert", "-n", ns, "-o", "jsonpath={.data.root-cert\\.pem}"]);
+        if (!pem.includes("BEGIN CERTIFICATE")) throw new Error(`(a) no root certificate in ${ns}/istio-ca-root-cert`);
+    }
+    progress(`(a) istio-ca-root-cert checked in ${namespaces.length} namespaces`);
     for (const [i, ns] of namespaces.entries()) {
         await kubectl(["rollout", "restart", "deployment", "-n", ns]);
         if ((i + 1) % Math.max(1, Math.ceil(namespaces.length / 5)) === 0) progress(`(a) restarted ${i + 1}/${namespaces.length} namespaces`);
@@ -680,6 +709,157 @@ interface SizeResult {
     setupMs: number;
 }
 
+/**
+ * Real istiod for the seeded istiod Deployment, with its own token user (its requests are counted
+ * apart from the stack's and the controllers'), its supervisor's watches included. No pilot-agents:
+ * the bench measures the rotation's control-plane cost, the proxy checks are off (only Envoy-less
+ * agents could run here, and a sample would fail verify-proxies' every-sidecar rule), and on 2
+ * shared cores N agents would be N more processes competing with the control plane being measured.
+ */
+async function startIstiod(cluster: Cluster, kubeconfig: string): Promise<RealIstiod> {
+    // On Ctrl-C the cluster harness re-raises the signal with its default action, so istiod.ts's
+    // exit hook never runs (a pilot-discovery outlived an interrupted run): kill its groups here.
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+        process.once(sig, () => {
+            for (const pgid of orphans) {
+                try {
+                    process.kill(-pgid, "SIGKILL");
+                } catch {
+                    /* gone */
+                }
+            }
+        });
+    }
+    const istiod = new RealIstiod({ ...cluster, kubeconfig }, { kubeconfig, log: (m) => progress(m) });
+    await istiod.start();
+    return istiod;
+}
+
+/**
+ * Until istiod serves and istio-ca-root-cert is in every mesh namespace, holding `rootPem` when
+ * given (istiod writes it; after a restart it republishes). Returns the elapsed time.
+ */
+async function rootCertPublished(rig: Rig, mesh: Mesh, what: string, rootPem?: string, timeoutMs = 5 * 60_000): Promise<number> {
+    const t0 = Date.now();
+    await rig.istiod.waitReady(timeoutMs);
+    for (;;) {
+        const cms = await rig.api.json<{ items: { metadata: { namespace: string }; data?: Record<string, string> }[] }>(
+            "/api/v1/configmaps?fieldSelector=metadata.name%3Distio-ca-root-cert");
+        const ok = new Set(cms.items.filter((c) => c.data?.["root-cert.pem"] && (!rootPem || c.data["root-cert.pem"].trim() === rootPem.trim())).map((c) => c.metadata.namespace));
+        const missing = mesh.namespaces.filter((ns) => !ok.has(ns));
+        if (missing.length === 0) {
+            progress(`${what}: istiod ready, istio-ca-root-cert in all ${mesh.namespaces.length} namespaces (${secs(Date.now() - t0)})`);
+            return Date.now() - t0;
+        }
+        rig.istiod.assertHealthy();
+        if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: no istio-ca-root-cert from istiod in ${missing.length} namespaces (${missing.slice(0, 3).join(", ")}...):\n${rig.istiod.logTail(25)}`);
+        await sleep(500);
+    }
+}
+
+/** The root-cert.pem of `cacerts` (what real istiod must serve after (b)). */
+async function cacertsRoot(api: Api): Promise<string> {
+    const s = await api.json<{ data: Record<string, string> }>("/api/v1/namespaces/istio-system/secrets/cacerts");
+    return Buffer.from(s.data["root-cert.pem"], "base64").toString("utf8");
+}
+
+async function createBenchStack(n: number, cluster: Cluster, kubeconfig: string, opts: Options): Promise<TestStack> {
+    const ts = await createTestStack(`bench${n}`, inlineProgram, {
+        clusterName: "bench",
+        kubeconfig,
+        kubectlPath: path.join(cluster.binDir, "kubectl"),
+        verifyProxyStatus: "false",
+        verifyWorkloadCertificates: "false",
+        restartConcurrency: String(opts.concurrency),
+        rootCertTimeoutSeconds: "300",
+        rolloutTimeoutSeconds: "1800",
+        // (b) is the seed's immediate root swap, asked for; so is the first up, off istiod's own CA.
+        allowImmediateRootSwap: "true",
+    });
+    // Interrupted (Ctrl-C): the harness stops the cluster; remove the stack's files too.
+    const cleanup = (): void => {
+        fs.rmSync(path.join(PROJECT_ROOT, `Pulumi.${ts.name}.yaml`), { force: true });
+        fs.rmSync(ts.backendDir, { recursive: true, force: true });
+    };
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, cleanup);
+    return ts;
+}
+
+/** How many Deployments carry a restartedAt mark from this part or later (a rollout wait alone would not tell). */
+async function restartedSince(api: Api, startMs: number): Promise<number> {
+    const since = Math.floor(startMs / 1000) * 1000 - 2000;
+    const marks = (await api.deployments()).items.map((d) =>
+        Date.parse((d as { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } }).spec?.template?.metadata?.annotations?.["kubectl.kubernetes.io/restartedAt"] ?? "") || 0);
+    return marks.filter((t) => t >= since).length;
+}
+
+/**
+ * The istiod process running now started on the plug-in CA and refused nothing. Refusals by earlier
+ * processes are returned: on a root swap (keyVersion) istiod's hot reload refuses the new root
+ * ("Multi root is disabled...") between the Secret update and the program's restart-istiod.
+ */
+function istiodOnCacerts(istiod: RealIstiod): { starts: number; earlierRefusals: string[] } {
+    const log = istiod.log();
+    const current = log.slice(log.lastIndexOf("=== istiod start"));
+    const refusals = istiod.refusals();
+    const refusedNow = refusals.filter((l) => current.includes(l));
+    if (refusedNow.length > 0 || !/Use local CA certificate/.test(current)) {
+        throw new Error(`istiod is not on the program's cacerts:\n${refusedNow.join("\n") || istiod.logTail(25)}`);
+    }
+    return { starts: istiod.starts, earlierRefusals: refusals.map((l) => l.replace(/^\S+\s+\w+\s+/, "")) };
+}
+
+/** (b): the first up (creates cacerts, istiod restarted onto it), then the measured rotation, then a no-op preview. */
+async function programParts(rig: Rig, mesh: Mesh, ts: TestStack, n: number): Promise<Pick<SizeResult, "firstUp" | "up" | "previewMs">> {
+    progress(`N=${n}: (b) first pulumi up (creates cacerts, runs every step)`);
+    const firstUp = await measured(rig, () => programUp(ts, "first up"));
+    progress(`N=${n}: (b) first up ${secs(firstUp.wallMs)}`);
+    await settle(rig.api, mesh.all, mesh.all.length);
+    await rootCertPublished(rig, mesh, `N=${n}: after the first up`, await cacertsRoot(rig.api));
+
+    await ts.stack.setConfig("istio-ca:keyVersion", { value: "2" });
+    progress(`N=${n}: (b) pulumi up after keyVersion 1 -> 2`);
+    const up = await measured(rig, () => programUp(ts, "rotation"));
+    const restarted = await restartedSince(rig.api, Date.now() - up.wallMs);
+    up.extra!.restartedByUp = `${restarted}/${mesh.all.length}`;
+    if (restarted !== mesh.all.length) throw new Error(`(b) restarted ${restarted} of ${mesh.all.length} Deployments`);
+    progress(`N=${n}: (b) ${secs(up.wallMs)}; restart+verify ${secs(up.extra!.stepsChainMs as number)}; ${restarted}/${mesh.all.length} Deployments restarted`);
+    await settle(rig.api, mesh.all, mesh.all.length);
+    // The program's wait-root-cert passed on istiod's ConfigMaps; the istiod now running took cacerts.
+    await rootCertPublished(rig, mesh, `N=${n}: after the rotation`, await cacertsRoot(rig.api));
+    up.extra!.istiod = istiodOnCacerts(rig.istiod);
+
+    progress(`N=${n}: no-op pulumi preview`);
+    const p0 = Date.now();
+    await ts.stack.preview({ expectNoChanges: true });
+    const previewMs = Date.now() - p0;
+    progress(`N=${n}: no-op preview ${secs(previewMs)}`);
+    return { firstUp, up, previewMs };
+}
+
+/** The limit, (a) and (c), each from rest, with istiod up and its ConfigMaps published before each. */
+async function baselineParts(rig: Rig, mesh: Mesh, opts: Options, n: number): Promise<Pick<SizeResult, "limit" | "manual" | "floor">> {
+    progress(`N=${n}: physical limit: single rollouts, alone`);
+    const limit = await measureLimit(rig.api, mesh, opts);
+    progress(`N=${n}: single rollouts ${limit.samplesMs.map(secs).join(", ")}; overhead ${secs(limit.overheadMs)}; limit ${secs(limit.limitMs)}`);
+
+    let manual: PartResult | undefined;
+    if (!opts.skipManual) {
+        await rootCertPublished(rig, mesh, `N=${n}: before (a)`);
+        progress(`N=${n}: (a) the manual procedure`);
+        manual = await measured(rig, () => manualProcedure(rig.cluster, mesh));
+        progress(`N=${n}: (a) ${secs(manual.wallMs)}, ${manual.processes} kubectl processes`);
+        await settle(rig.api, mesh.all, mesh.all.length);
+    }
+
+    await rootCertPublished(rig, mesh, `N=${n}: before (c)`);
+    progress(`N=${n}: (c) direct-API floor`);
+    const floor = await measured(rig, () => directFloor(rig.api, mesh));
+    progress(`N=${n}: (c) ${secs(floor.wallMs)}`);
+    await settle(rig.api, mesh.all, mesh.all.length);
+    return { limit, manual, floor };
+}
+
 async function runSize(n: number, opts: Options, work: string): Promise<SizeResult> {
     const t0 = Date.now();
     const inst = instrumentedBinDir(opts, work);
@@ -693,86 +873,25 @@ async function runSize(n: number, opts: Options, work: string): Promise<SizeResu
         log: (m) => progress(m),
     });
     const api = new Api(cluster);
-    const fakeKc = kubeconfigFor(cluster, inst.tokens.fakeIstiod, path.join(work, "fake-istiod.kubeconfig"));
     const stackKc = kubeconfigFor(cluster, inst.tokens.istioCa, path.join(work, "istio-ca.kubeconfig"));
-    const fakeIstiod = new FakeIstiod({
-        ...cluster,
-        kubeconfig: fakeKc,
-        kubectl: (args, o) => runKubectl(cluster.binDir, fakeKc, cluster.dir, args, o),
-        apply: async (manifests) => {
-            const input = typeof manifests === "string" ? manifests : JSON.stringify({ apiVersion: "v1", kind: "List", items: manifests });
-            await runKubectl(cluster.binDir, fakeKc, cluster.dir, ["apply", "-f", "-"], { input });
-        },
-    });
+    let istiod: RealIstiod | undefined;
     let ts: TestStack | undefined;
     try {
         const mesh = await seed(cluster, api, n, opts.deployments);
+        progress(`N=${n}: starting real istiod (pilot-discovery) for istio-system/istiod`);
+        istiod = await startIstiod(cluster, kubeconfigFor(cluster, inst.tokens.istiod, path.join(work, "istiod.kubeconfig")));
+        const rig: Rig = { cluster, api, istiod };
+        await rootCertPublished(rig, mesh, `N=${n}: istiod's self-signed CA`);
         const setupMs = Date.now() - t0;
 
-        progress(`N=${n}: physical limit: single rollouts, alone`);
-        const limit = await measureLimit(api, mesh, opts);
-        progress(`N=${n}: single rollouts ${limit.samplesMs.map(secs).join(", ")}; overhead ${secs(limit.overheadMs)}; limit ${secs(limit.limitMs)}`);
-
-        let manual: PartResult | undefined;
-        if (!opts.skipManual) {
-            progress(`N=${n}: (a) the manual procedure`);
-            manual = await measured(cluster, api, () => manualProcedure(cluster, mesh));
-            progress(`N=${n}: (a) ${secs(manual.wallMs)}, ${manual.processes} kubectl processes`);
-            await settle(api, mesh.all, mesh.all.length);
-        }
-
-        progress(`N=${n}: (c) direct-API floor`);
-        const floor = await measured(cluster, api, () => directFloor(api, mesh));
-        progress(`N=${n}: (c) ${secs(floor.wallMs)}`);
-        await settle(api, mesh.all, mesh.all.length);
-
-        fakeIstiod.start();
-        ts = await createTestStack(`bench${n}`, inlineProgram, {
-            clusterName: "bench",
-            kubeconfig: stackKc,
-            kubectlPath: path.join(cluster.binDir, "kubectl"),
-            verifyProxyStatus: "false",
-            verifyWorkloadCertificates: "false",
-            restartConcurrency: String(opts.concurrency),
-            rootCertTimeoutSeconds: "300",
-            rolloutTimeoutSeconds: "1800",
-        });
-        // Interrupted (Ctrl-C): the harness stops the cluster; remove the stack's files too.
-        const created = ts;
-        const cleanup = (): void => {
-            fs.rmSync(path.join(PROJECT_ROOT, `Pulumi.${created.name}.yaml`), { force: true });
-            fs.rmSync(created.backendDir, { recursive: true, force: true });
-        };
-        for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, cleanup);
-        progress(`N=${n}: (b) first pulumi up (creates cacerts, runs every step)`);
-        const stack = ts;
-        const firstUp = await measured(cluster, api, () => programUp(stack, "first up"));
-        progress(`N=${n}: (b) first up ${secs(firstUp.wallMs)}`);
-        await settle(api, mesh.all, mesh.all.length);
-
-        await ts.stack.setConfig("istio-ca:keyVersion", { value: "2" });
-        await ts.stack.setConfig("istio-ca:allowImmediateRootSwap", { value: "true" });
-        progress(`N=${n}: (b) pulumi up after keyVersion 1 -> 2`);
-        const up = await measured(cluster, api, () => programUp(stack, "rotation"));
-        // Every Deployment was really restarted by this up (a rollout wait alone would not tell).
-        const upStart = Math.floor((Date.now() - up.wallMs) / 1000) * 1000;
-        const marks = (await api.deployments()).items.map((d) =>
-            Date.parse((d as { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } }).spec?.template?.metadata?.annotations?.["kubectl.kubernetes.io/restartedAt"] ?? "") || 0);
-        const restarted = marks.filter((t) => t >= upStart - 2000).length;
-        up.extra!.restartedByUp = `${restarted}/${mesh.all.length}`;
-        if (restarted !== mesh.all.length) throw new Error(`(b) restarted ${restarted} of ${mesh.all.length} Deployments`);
-        progress(`N=${n}: (b) ${secs(up.wallMs)}; restart+verify ${secs(up.extra!.stepsChainMs as number)}; ${restarted}/${mesh.all.length} Deployments restarted`);
-        await settle(api, mesh.all, mesh.all.length);
-
-        progress(`N=${n}: no-op pulumi preview`);
-        const p0 = Date.now();
-        await ts.stack.preview({ expectNoChanges: true });
-        const previewMs = Date.now() - p0;
-        progress(`N=${n}: no-op preview ${secs(previewMs)}`);
-
-        return { n, deployments: mesh.all.length, nodes: 1, limit, manual, floor, firstUp, up, previewMs, setupMs };
+        const baseline = await baselineParts(rig, mesh, opts, n);
+        // (b) starts with istiod up and its bundle published (the (c) part just restarted it).
+        await rootCertPublished(rig, mesh, `N=${n}: before (b)`);
+        ts = await createBenchStack(n, cluster, stackKc, opts);
+        const program = await programParts(rig, mesh, ts, n);
+        return { n, deployments: mesh.all.length, nodes: 1, ...baseline, ...program, setupMs };
     } finally {
-        await fakeIstiod.stop();
+        await istiod?.stop();
         await ts?.dispose();
         api.close();
         await cluster.stop();
@@ -786,22 +905,22 @@ async function runSize(n: number, opts: Options, work: string): Promise<SizeResu
 const isControlPlane = (k: string): boolean => /^system:|^kwok /.test(k);
 const clientOf = (part: PartResult, user: string): number => sumWhere(part.audit, (k) => k.startsWith(`${user} `));
 
-/** "control plane + tools" CPU seconds of a part. */
+/** "control plane + istiod + tools" CPU seconds of a part. */
 function cpuSplit(p: PartResult): string {
-    const plane = Object.entries(p.cpu).filter(([k]) => k !== "tools").reduce((n, [, v]) => n + v, 0);
-    return `${plane.toFixed(0)} + ${(p.cpu.tools ?? 0).toFixed(0)}`;
+    const plane = Object.entries(p.cpu).filter(([k]) => k !== "tools" && k !== "istiod").reduce((n, [, v]) => n + v, 0);
+    return `${plane.toFixed(0)} + ${(p.cpu.istiod ?? 0).toFixed(1)} + ${(p.cpu.tools ?? 0).toFixed(0)}`;
 }
 
 function table(results: SizeResult[], opts: Options): string {
     const rows = [
-        "| N namespaces (Deployments) | (a) manual | (b) `pulumi up` | (b) restart+verify | physical limit | (b) r+v / limit | (c) direct-API floor | (b) r+v / floor | (a) / (b) | API requests (a) client / all | API requests (b) client / all | processes (a) / (b) | CPU s (c) / (b): control plane + tools | no-op `pulumi preview` |",
+        "| N namespaces (Deployments) | (a) manual | (b) `pulumi up` | (b) restart+verify | physical limit | (b) r+v / limit | (c) direct-API floor | (b) r+v / floor | (a) / (b) | API requests (a) client / all | API requests (b) client / all | processes (a) / (b) | CPU s (a) / (c) / (b): control plane + istiod + tools | no-op `pulumi preview` |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ];
     for (const r of results) {
         const rv = r.up.extra!.stepsChainMs as number;
         const a = r.manual;
         rows.push(`| ${r.n} (${r.deployments}) | ${a ? secs(a.wallMs) : "-"} | ${secs(r.up.wallMs)} | ${secs(rv)} | ${secs(r.limit.limitMs)} | ${(rv / r.limit.limitMs).toFixed(2)} | ${secs(r.floor.wallMs)} | ${(rv / r.floor.wallMs).toFixed(2)} | ${a ? (a.wallMs / r.up.wallMs).toFixed(1) + "×" : "-"} | ` +
-            `${a ? `${clientOf(a, "admin")} / ${a.requestsTotal}` : "-"} | ${clientOf(r.up, USERS.istioCa)} / ${r.up.requestsTotal} | ${a ? a.processes : "-"} / ${r.up.processes} | ${cpuSplit(r.floor)} / ${cpuSplit(r.up)} | ${secs(r.previewMs)} |`);
+            `${a ? `${clientOf(a, "admin")} / ${a.requestsTotal}` : "-"} | ${clientOf(r.up, USERS.istioCa)} / ${r.up.requestsTotal} | ${a ? a.processes : "-"} / ${r.up.processes} | ${a ? cpuSplit(a) : "-"} / ${cpuSplit(r.floor)} / ${cpuSplit(r.up)} | ${secs(r.previewMs)} |`);
     }
     return rows.join("\n") + `\n\nkwok readiness ${opts.delayMs} ms + [0, ${opts.jitterMs}] ms per pod, ${opts.deployments} Deployments per namespace (replicas 1), restartConcurrency ${opts.concurrency}. ` +
         `Simulation settings (scripts/bench.ts simulationSettings): controller/scheduler client QPS ${opts.controlPlaneQps || "default"}, deployment/replicaset syncs ${opts.controllerSyncs || "default"}, ` +
@@ -825,9 +944,38 @@ function details(r: SizeResult): string {
     return lines.join("\n");
 }
 
+/** The run's start: its time and the machine's load then (other work on the 2 shared cores shows here). */
+const START = { iso: new Date().toISOString(), load: os.loadavg() };
+
+/** The results file, rewritten after each size so that a run cut short keeps what it measured. */
+function writeResults(opts: Options, results: SizeResult[], complete: boolean): void {
+    if (!opts.out) return;
+    const out = path.resolve(PROJECT_ROOT, opts.out);
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    const done = complete ? "" : ` (partial: sizes ${results.map((r) => r.n).join(", ")} of ${opts.sizes.join(", ")} done)`;
+    fs.writeFileSync(out, [
+        `# Rotation benchmark, ${START.iso} to ${new Date().toISOString()}${done}`,
+        "",
+        `Command: \`npm run bench -- ${process.argv.slice(2).join(" ")}\`; machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}; ` +
+            `load average at the start ${START.load.map((l) => l.toFixed(2)).join(", ")} (1, 5, 15 min).`,
+        "",
+        table(results, opts),
+        "",
+        results.map(details).join("\n\n"),
+        "",
+        "## Log",
+        "",
+        "```",
+        ...logLines,
+        "```",
+        "",
+    ].join("\n"));
+    progress(`wrote ${out}`);
+}
+
 async function main(): Promise<void> {
     const opts = parseOptions(process.argv.slice(2));
-    progress(`options: ${JSON.stringify(opts)}; ${os.cpus().length} cores, node ${process.version}`);
+    progress(`options: ${JSON.stringify(opts)}; ${os.cpus().length} cores, node ${process.version}; load average ${START.load.map((l) => l.toFixed(2)).join(", ")}`);
     const results: SizeResult[] = [];
     for (const n of opts.sizes) {
         const work = fs.mkdtempSync(path.join(os.tmpdir(), `istio-ca-bench-${n}-`));
@@ -837,30 +985,9 @@ async function main(): Promise<void> {
             fs.rmSync(work, { recursive: true, force: true });
         }
         process.stdout.write(`\n${details(results[results.length - 1])}\n`);
+        writeResults(opts, results, results.length === opts.sizes.length);
     }
-    const t = table(results, opts);
-    process.stdout.write(`\n${t}\n`);
-    if (opts.out) {
-        const out = path.resolve(PROJECT_ROOT, opts.out);
-        fs.mkdirSync(path.dirname(out), { recursive: true });
-        fs.writeFileSync(out, [
-            `# Rotation benchmark, ${new Date().toISOString()}`,
-            "",
-            `Command: \`npm run bench -- ${process.argv.slice(2).join(" ")}\`; machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}.`,
-            "",
-            t,
-            "",
-            results.map(details).join("\n\n"),
-            "",
-            "## Log",
-            "",
-            "```",
-            ...logLines,
-            "```",
-            "",
-        ].join("\n"));
-        progress(`wrote ${out}`);
-    }
+    process.stdout.write(`\n${table(results, opts)}\n`);
 }
 
 if (require.main === module) {

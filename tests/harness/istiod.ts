@@ -257,6 +257,11 @@ export class RealIstiod {
         return this.endedCpuSeconds + processCpuSeconds(this.proc?.pid);
     }
 
+    /** CPU seconds of the istiod processes that were stopped (a parent that reaped them counts them as its children's). */
+    exitedCpuSeconds(): number {
+        return this.endedCpuSeconds;
+    }
+
     /** Throws with istiod's own last words when it exited by itself. */
     assertHealthy(): void {
         if (this.crashes.length > 0) throw new Error(this.crashes.join("\n"));
