@@ -3,9 +3,9 @@ import * as path from "node:path";
 import type { Cluster } from "../harness/cluster";
 
 /**
- * Config of a cluster stack against a local cluster. No istiod or Envoy runs there, so the proxy
- * checks are off (their logic is unit-tested on real istioctl output); FakeIstiod writes the root
- * ConfigMaps within a second, so short waits keep timeout cases short; ECDSA keys are fast.
+ * Config of a cluster stack against a local cluster. The proxy checks are off unless the test runs
+ * real Istio and turns verify-proxies on (RealIstio.stackConfig); verify-workload-certs needs Envoy,
+ * which cannot run here. Short waits keep timeout cases short; ECDSA keys are fast.
  */
 export function localClusterConfig(cluster: Cluster, clusterName: string, overrides: Record<string, string> = {}): Record<string, string> {
     return {
