@@ -23,6 +23,9 @@ import { assertMeshTook, liveCertificates } from "../support/realMesh";
 import { tolerateRefusalEchoes } from "../../lib/refusal";
 import { applyTrustState, inlineProgram } from "../../scripts/ca";
 
+/** istio-ca:backupNamespace's default, where the backup step keeps copies of cacerts. */
+const BACKUPS = "istio-ca-backups";
+
 /** A kubelet that takes its time: istiod's hot reload would lag the Secret by this much. */
 const KUBELET_SYNC_DELAY_MS = 30_000;
 
@@ -91,11 +94,11 @@ test("real istiod, real agents, real istioctl: first up, intermediate rotation, 
         assert.ok(broken.length >= beforeSwap.length * live.length, `the immediate swap breaks old-new pairs (${broken.length} failed): ${broken.slice(0, 2).join("; ")}`);
 
         // 5. Restore the backup taken before the swap: istiod signs with root 2's intermediate again.
-        const backups: string[] = JSON.parse((await cluster.kubectl(["get", "secrets", "-n", "istio-system", "-o", "json"])).stdout).items
+        const backups: string[] = JSON.parse((await cluster.kubectl(["get", "secrets", "-n", BACKUPS, "-o", "json"])).stdout).items
             .map((s: { metadata: { name: string } }) => s.metadata.name).filter((n: string) => n.startsWith("cacerts-backup-"));
         let restoreFrom: string | undefined;
         for (const name of backups) {
-            if ((await readSecret(cluster, name))!.data["ca-cert.pem"] === phase3.data["ca-cert.pem"]) restoreFrom = name;
+            if ((await readSecret(cluster, name, BACKUPS))!.data["ca-cert.pem"] === phase3.data["ca-cert.pem"]) restoreFrom = name;
         }
         assert.ok(restoreFrom, `a backup of the cacerts of phase 3 among ${backups.join(", ")}`);
         const ops = new OpRecorder();
