@@ -64,8 +64,6 @@ export class MeshAgents {
     private watches: { stop(): Promise<void> }[] = [];
     private stopped = false;
     private paused = false;
-    /** Agents started so far (pods come and go). */
-    started = 0;
     /** CPU time of the agents and apps that ended. */
     private endedCpuSeconds = 0;
 
@@ -174,7 +172,6 @@ export class MeshAgents {
         });
         const app = pod.metadata.labels?.app ?? name;
         const client = this.spawnLogged(dir, "app", path.join(this.binDir, "grpc-xds-client"), ["-agent-dir", dir, "-target", `${app}.${namespace}.svc.cluster.local:8080`], {});
-        this.started++;
         return { pod, dir, procs: [agent, client] };
     }
 
@@ -210,11 +207,6 @@ export class MeshAgents {
     resume(): void {
         this.paused = false;
         this.reconcile();
-    }
-
-    /** The pods that have an agent now. */
-    proxies(): string[] {
-        return [...this.agents.values()].map((a) => `${a.pod.metadata.name}.${a.pod.metadata.namespace}`).sort();
     }
 
     /** The certificate each live agent holds now (agents that have none yet are left out). */
