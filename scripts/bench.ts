@@ -802,7 +802,7 @@ function istiodOnCacerts(istiod: RealIstiod): { starts: number; earlierRefusals:
     const log = istiod.log();
     const current = log.slice(log.lastIndexOf("=== istiod start"));
     const refusals = istiod.refusals();
-    const refusedNow = refusals.filter((l) => current.includes(l));
+    const refusedNow = istiod.currentRefusals();
     if (refusedNow.length > 0 || !/Use local CA certificate/.test(current)) {
         throw new Error(`istiod is not on the program's cacerts:\n${refusedNow.join("\n") || istiod.logTail(25)}`);
     }

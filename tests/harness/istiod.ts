@@ -77,6 +77,13 @@ interface PodView {
     spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] };
 }
 
+/** Opens the log section of each pilot-discovery process. */
+const START_MARK = "=== istiod start";
+
+function refusalLines(log: string): string[] {
+    return log.split("\n").filter((l) => /Failed to update new Plug-in CA certs|Multi root is disabled|Updating new ROOT-CA not supported|failed to create (an )?istiod? CA|unable to determine signing file format|Failed generating plugged-in istiod key cert/.test(l));
+}
+
 export interface RealIstiodOptions {
     binDir?: string;
     istioNamespace?: string;
@@ -178,7 +185,7 @@ export class RealIstiod {
         const podEnv = Object.fromEntries((container?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
         const p = this.ports!;
         const out = fs.openSync(this.logFile, "a");
-        fs.writeSync(out, `\n=== istiod start ${++this.starts} as pod ${pod.metadata.name} ${new Date().toISOString()} ===\n`);
+        fs.writeSync(out, `\n${START_MARK} ${++this.starts} as pod ${pod.metadata.name} ${new Date().toISOString()} ===\n`);
         const child = spawn(path.join(this.binDir, "pilot-discovery"), [
             "discovery", `--kubeconfig=${this.opts.kubeconfig ?? this.cluster.kubeconfig}`,
             `--httpAddr=127.0.0.1:${p.http}`, `--grpcAddr=127.0.0.1:${p.grpc}`, `--secureGRPCAddr=127.0.0.1:${p.secureGrpc}`,
@@ -249,7 +256,17 @@ export class RealIstiod {
 
     /** Lines of istiod's log where it refused plug-in CA material (at start or on a reload: pilot/pkg/bootstrap/istio_ca.go). */
     refusals(): string[] {
-        return this.log().split("\n").filter((l) => /Failed to update new Plug-in CA certs|Multi root is disabled|Updating new ROOT-CA not supported|failed to create (an )?istiod? CA|unable to determine signing file format|Failed generating plugged-in istiod key cert/.test(l));
+        return refusalLines(this.log());
+    }
+
+    /**
+     * The refusals of the istiod process running now. A process the program replaced may have
+     * refused a new root between the Secret update and restart-istiod (the kubelet synced first):
+     * istiod's hot reload cannot take a root change, which is why the program restarts it.
+     */
+    currentRefusals(): string[] {
+        const log = this.log();
+        return refusalLines(log.slice(Math.max(0, log.lastIndexOf(START_MARK))));
     }
 
     /** CPU seconds (user + system) istiod used so far, over every process it ran as. */

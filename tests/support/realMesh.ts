@@ -40,7 +40,7 @@ export async function liveCertificates(cluster: Cluster, istio: RealIstio, timeo
 /** The up's checks of the mesh, judged by what real Istio did. Returns the live certificates. */
 export async function assertMeshTook(cluster: Cluster, istio: RealIstio, what: string, before: WorkloadCertificate[]): Promise<WorkloadCertificate[]> {
     istio.istiod.assertHealthy();
-    assert.deepEqual(istio.istiod.refusals(), [], `${what}: istiod refused no cacerts`);
+    assert.deepEqual(istio.istiod.currentRefusals(), [], `${what}: the istiod serving now refused no cacerts`);
     const cacerts = (await readSecret(cluster, "cacerts"))!;
     const bundle = bundleFingerprints(cacerts.data["root-cert.pem"], "cacerts root-cert.pem");
     for (const ns of ["istio-system", "bookinfo", "payments", "canary", "plain", "default"]) {
