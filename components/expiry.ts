@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ExpiryContext, expiryWarning, WatchedCertificate } from "../lib/expiry";
-import { IstioCaConfig, SELF_SIGNED_GENERATION } from "./config";
-import { CertificateSummary } from "./summary";
+import { ExpiryContext, expiryWarning, WatchedCertificate } from "../plan/expiry";
+import { IstioCaConfig, SELF_SIGNED_GENERATION } from "../plan/config";
+import { CertificateSummary } from "./pki/summary";
 
 /**
  * The summary, unchanged, that warns (once, when it resolves) if its certificate expires within

@@ -1,12 +1,4 @@
-// Entry point of the step commands: `node dist/lib/cli/main.js [unchanged] <step>`, settings from
-// the environment and the stack's settings file (lib/stepEnv.ts). Progress goes to stderr; the last stdout line is a JSON summary
-// (the program reads restartedNamespaces from it). Exit 1 with a report on failure. The output is
-// bounded (lib/stepOutput.ts): the command provider hangs on a line of 64 KiB or more.
-import { projectRoot } from "../stackDir";
-import { runStep } from "../stepRunner";
-
-runStep(process.argv.slice(2), {
-    env: process.env,
-    write: (stream, text) => process[stream].write(text),
-    root: projectRoot(),
-}).then((code) => process.exit(code));
+// Deployed stacks record `node dist/lib/cli/main.js <step>` in their step commands, so the path
+// stays: moving it would show an update of every step in every stack's next preview.
+// The step entry point is steps/main.ts.
+import "../../steps/main";

@@ -21,8 +21,8 @@ import { createTestStack, PROJECT_ROOT, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
 import { SEED_SWAP } from "../support/localCluster";
 import { ProcessSampler } from "../support/processes";
-import { tolerateRefusalEchoes } from "../../lib/refusal";
-import { applyTrustState, inlineProgram as program } from "../../scripts/ca";
+import { tolerateRefusalEchoes } from "../../plan/refusal";
+import { applyTrustState, inlineProgram as program } from "../../cli/ca";
 
 const PRIVATE_KEY = "PRIVATE" + " KEY"; // spelt apart: no PEM key marker in the repository
 /** A V8 stack frame: `    at fn (/path/file.js:12:34)` or `    at /path/file.js:12:34`. */
@@ -159,7 +159,7 @@ interface BadCase {
 }
 
 test("bad input refused before anything is applied; least privilege; no private key in logs, process args or state", { timeout: 15 * 60_000 }, async (t) => {
-    // Refusals leave rejected promises behind in an inline program's process: see lib/refusal.ts.
+    // Refusals leave rejected promises behind in an inline program's process: see plan/refusal.ts.
     tolerateRefusalEchoes();
     const cluster = await startCluster({ log: (m) => t.diagnostic(m) });
     let istio: RealIstio | undefined;
@@ -431,7 +431,7 @@ test("bad input refused before anything is applied; least privilege; no private 
             assert.ok(leaks({ decrypted }, needles).length > 0);
             assert.deepEqual(leaks(haystacks, needles), [], "no private key in plaintext, PEM body or base64 form");
             assert.match(log, /RegisterResource RPC finished: resource:cacerts-secret\[kubernetes:core\/v1:Secret\]; err: null, resp: \[withheld by istio-ca/,
-                "the runtime's debug lines are kept, without the responses that quote secret outputs (lib/runtimeLog.ts)");
+                "the runtime's debug lines are kept, without the responses that quote secret outputs (program/runtimeLog.ts)");
             assert.match(exported, /"ciphertext"/, "key material is kept as ciphertext");
 
             // Pruning as this identity (list and delete in the backup namespace): fewer backups kept

@@ -8,9 +8,9 @@ import { seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
 import { enableMultiRoot, localClusterConfig, SEED_SWAP } from "../support/localCluster";
-import { bundleFingerprints, splitCertificates } from "../../lib/pem";
-import { tolerateRefusalEchoes } from "../../lib/refusal";
-import { configuredTrustState, inlineProgram, runCa } from "../../scripts/ca";
+import { bundleFingerprints, splitCertificates } from "../../common/pem";
+import { tolerateRefusalEchoes } from "../../plan/refusal";
+import { configuredTrustState, inlineProgram, runCa } from "../../cli/ca";
 
 test("rotate driver: phases 1-3, stop at a failed gate, resume", { timeout: 20 * 60_000 }, async (t) => {
     tolerateRefusalEchoes();

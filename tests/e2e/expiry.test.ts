@@ -18,8 +18,8 @@ import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, OpRecorder, PROJECT_ROOT, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig, SEED_SWAP } from "../support/localCluster";
-import { tolerateRefusalEchoes } from "../../lib/refusal";
-import { inlineProgram as program } from "../../scripts/ca";
+import { tolerateRefusalEchoes } from "../../plan/refusal";
+import { inlineProgram as program } from "../../cli/ca";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 
 const HOUR = 3_600_000;

@@ -1,7 +1,7 @@
 // An `up` killed in the middle of the restarts, and the next `up` that finishes the job: the real
 // engine and providers, a real API server and real Istio (see rotation.test.ts).
 //
-// The interrupted `up` is the driver a person runs (`node dist/scripts/ca.js up --stack S`) in a
+// The interrupted `up` is the driver a person runs (`node dist/cli/ca.js up --stack S`) in a
 // child process on the same backend, killed with SIGKILL while the restart-workloads step runs.
 // What Pulumi 3.248 leaves behind (asserted below): the lock file of the dead pulumi process and a
 // pending CREATE of the step; a plain `pulumi up` then refuses ("currently locked"). The driver's
@@ -16,8 +16,8 @@ import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { createTestStack, PROJECT_ROOT, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig, SEED_SWAP } from "../support/localCluster";
-import { tolerateRefusalEchoes } from "../../lib/refusal";
-import { inlineProgram, runCa } from "../../scripts/ca";
+import { tolerateRefusalEchoes } from "../../plan/refusal";
+import { inlineProgram, runCa } from "../../cli/ca";
 
 const MESH_DEPLOYMENTS = ["bookinfo/productpage", "bookinfo/reviews", "payments/ledger", "payments/checkout", "canary/canary-api"];
 
@@ -102,7 +102,7 @@ test("an up killed during the workload restarts is finished by the next up of th
         // 1. An intermediate rotation, run by the driver in a child process, killed while the
         //    workloads restart (the first mesh Deployment with a new restartedAt).
         await stack.setConfig("istio-ca:intermediateVersion", { value: "2" });
-        const child = spawn(process.execPath, [path.join(PROJECT_ROOT, "dist/scripts/ca.js"), "up", "--stack", ts.name], {
+        const child = spawn(process.execPath, [path.join(PROJECT_ROOT, "dist/cli/ca.js"), "up", "--stack", ts.name], {
             cwd: PROJECT_ROOT, env: { ...process.env, ...ts.envVars }, detached: true, stdio: ["ignore", "pipe", "pipe"],
         });
         let childOutput = "";

@@ -13,9 +13,9 @@ import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig, MULTI_ROOT_PROXY_METADATA, readSecret } from "../support/localCluster";
 import { workloadsNotIssuedBy } from "../support/meshChecks";
 import { assertMeshTook, liveCertificates } from "../support/realMesh";
-import { bundleFingerprints, splitCertificates } from "../../lib/pem";
-import { tolerateRefusalEchoes } from "../../lib/refusal";
-import { applyTrustState, inlineProgram, runCa } from "../../scripts/ca";
+import { bundleFingerprints, splitCertificates } from "../../common/pem";
+import { tolerateRefusalEchoes } from "../../plan/refusal";
+import { applyTrustState, inlineProgram, runCa } from "../../cli/ca";
 
 async function istiodRestartedAt(cluster: Cluster): Promise<string | undefined> {
     const d = JSON.parse((await cluster.kubectl(["get", "deployment", "istiod", "-n", "istio-system", "-o", "json"])).stdout);

@@ -14,9 +14,9 @@ import { createTestStack, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
 import { enableMultiRoot, MULTI_ROOT_PROXY_METADATA, SEED_SWAP } from "../support/localCluster";
 import { CertificateHistory, failedPairHandshakes } from "../support/meshChecks";
-import { bundleFingerprints } from "../../lib/pem";
-import { tolerateRefusalEchoes } from "../../lib/refusal";
-import { applyTrustState, inlineProgram, runCa } from "../../scripts/ca";
+import { bundleFingerprints } from "../../common/pem";
+import { tolerateRefusalEchoes } from "../../plan/refusal";
+import { applyTrustState, inlineProgram, runCa } from "../../cli/ca";
 
 async function cacerts(cluster: Cluster): Promise<Record<string, string>> {
     const secret = JSON.parse((await cluster.kubectl(["get", "secret", "cacerts", "-n", "istio-system", "-o", "json"])).stdout);

@@ -20,8 +20,8 @@ import { createTestStack, OpRecorder, TestStack } from "../support/engine";
 import { enableMultiRoot, localClusterConfig, MULTI_ROOT_PROXY_METADATA, readSecret, SEED_SWAP } from "../support/localCluster";
 import { failedHandshakes, workloadsNotIssuedBy } from "../support/meshChecks";
 import { assertMeshTook, liveCertificates } from "../support/realMesh";
-import { tolerateRefusalEchoes } from "../../lib/refusal";
-import { applyTrustState, inlineProgram } from "../../scripts/ca";
+import { tolerateRefusalEchoes } from "../../plan/refusal";
+import { applyTrustState, inlineProgram } from "../../cli/ca";
 
 /** istio-ca:backupNamespace's default, where the backup step keeps copies of cacerts. */
 const BACKUPS = "istio-ca-backups";

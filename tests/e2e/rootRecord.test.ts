@@ -13,10 +13,10 @@ import { createTestStack, OpRecorder, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
 import { enableMultiRoot, localClusterConfig, MULTI_ROOT_PROXY_METADATA, readSecret, SEED_SWAP } from "../support/localCluster";
 import { selfSignedCa } from "../support/testCerts";
-import { backupNameOf } from "../../lib/cacertsFiles";
-import { bundleFingerprints, formatFingerprint } from "../../lib/pem";
-import { tolerateRefusalEchoes } from "../../lib/refusal";
-import { applyTrustState, inlineProgram } from "../../scripts/ca";
+import { backupNameOf } from "../../common/cacertsFiles";
+import { bundleFingerprints, formatFingerprint } from "../../common/pem";
+import { tolerateRefusalEchoes } from "../../plan/refusal";
+import { applyTrustState, inlineProgram } from "../../cli/ca";
 
 test("real engine: recorded roots and the phase record (#12 items 1 and 2)", { timeout: 20 * 60_000 }, async (t) => {
     tolerateRefusalEchoes();

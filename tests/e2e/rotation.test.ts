@@ -19,9 +19,9 @@ import { createTestStack, OpRecorder, PROJECT_ROOT, TestStack } from "../support
 import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig, readSecret, SecretView, SEED_SWAP } from "../support/localCluster";
 import { findMatches } from "../support/plaintext";
-import { tolerateRefusalEchoes } from "../../lib/refusal";
-import { bundleFingerprints, formatFingerprint } from "../../lib/pem";
-import { applyTrustState, inlineProgram as program } from "../../scripts/ca";
+import { tolerateRefusalEchoes } from "../../plan/refusal";
+import { bundleFingerprints, formatFingerprint } from "../../common/pem";
+import { applyTrustState, inlineProgram as program } from "../../cli/ca";
 
 
 /** `kubectl.kubernetes.io/restartedAt` of every Deployment, by namespace/name. */
@@ -40,7 +40,7 @@ function openssl(args: string[], dir: string): string {
 const sha256Of = (pem: string): string => formatFingerprint(bundleFingerprints(pem, "pem")[0]);
 
 test("real engine: up, no-op, intermediate rotation, root swap with a timed-out check finished by the next up, zero-downtime phases, secrets, destroy", { timeout: 40 * 60_000 }, async (t) => {
-    // The program is made to refuse a change (no ISTIO_MULTIROOT_MESH): see lib/refusal.ts. Called
+    // The program is made to refuse a change (no ISTIO_MULTIROOT_MESH): see plan/refusal.ts. Called
     // here, after the test runner installed its own handlers, which it then wraps.
     tolerateRefusalEchoes();
     const cluster = await startCluster({ log: (m) => t.diagnostic(m) });

@@ -12,8 +12,8 @@ import { createTestStack, OpRecorder, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig, readSecret } from "../support/localCluster";
 import { issuedBy, selfSignedCa, writeTemp } from "../support/testCerts";
-import { backupNameOf, BACKUP_SELECTOR } from "../../lib/cacertsFiles";
-import { inlineProgram as program } from "../../scripts/ca";
+import { backupNameOf, BACKUP_SELECTOR } from "../../common/cacertsFiles";
+import { inlineProgram as program } from "../../cli/ca";
 
 const BACKUP_NAMESPACE = "istio-ca-backups";
 

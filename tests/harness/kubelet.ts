@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Cluster } from "./cluster";
-import { JsonObjectSplitter } from "../../lib/kubeWatch";
+import { JsonObjectSplitter } from "../../kube/kubeWatch";
 
 export interface WatchEvent<T> {
     type: "ADDED" | "MODIFIED" | "DELETED" | string;

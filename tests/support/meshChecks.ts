@@ -5,7 +5,7 @@ import { X509Certificate } from "node:crypto";
 import * as tls from "node:tls";
 import type { AddressInfo } from "node:net";
 import type { WorkloadCertificate } from "../harness/meshAgents";
-import { splitCertificates } from "../../lib/pem";
+import { splitCertificates } from "../../common/pem";
 
 /** Why `w`'s leaf was not issued by `caCertPem` (undefined: it was). */
 export function notIssuedBy(w: WorkloadCertificate, caCertPem: string): string | undefined {

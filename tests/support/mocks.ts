@@ -1,6 +1,6 @@
 // Pulumi mocks that capture what the program registers: type token, name, inputs and the resource
 // options (through a stack transformation, which sees dependsOn, replacementTrigger, provider…).
-import type { ClusterFacts } from "../../lib/preflight";
+import type { ClusterFacts } from "../../plan/clusterFacts";
 import * as pulumi from "@pulumi/pulumi";
 import { issuedBy, selfSignedCa, TestCa } from "./testCerts";
 

@@ -6,7 +6,7 @@ import type { RealIstio } from "../harness/realIstio";
 import type { WorkloadCertificate } from "../harness/meshAgents";
 import { readSecret } from "./localCluster";
 import { failedHandshakes, workloadsNotIssuedBy, workloadsNotVerifiedBy } from "./meshChecks";
-import { bundleFingerprints } from "../../lib/pem";
+import { bundleFingerprints } from "../../common/pem";
 
 /** `pod.namespace` of every running, not terminating, pod with a sidecar. */
 async function meshPods(cluster: Cluster): Promise<string[]> {

@@ -2,11 +2,11 @@
 // labels, annotations), and what it does with kubectl (manifest on stdin, never overwrite).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ANNOTATION_BACKED_UP_AT, ANNOTATION_CONTENT_HASH, backupCacerts, backupManifest, BackupEntry, choosePrune, SecretObject } from "../../lib/backup";
-import { BACKUP_SELECTOR, backupName, backupNameOf, cacertsFingerprint, publicContentHash } from "../../lib/cacertsFiles";
-import { Kubectl, ToolError } from "../../lib/kubectl";
-import { ConfigError, parseConfig } from "../../components/config";
-import { BACKUP_STEP, readStepSettings, runSettings, stepEnvironment } from "../../lib/stepEnv";
+import { ANNOTATION_BACKED_UP_AT, ANNOTATION_CONTENT_HASH, backupCacerts, backupManifest, BackupEntry, choosePrune, SecretObject } from "../../steps/backupCacerts";
+import { BACKUP_SELECTOR, backupName, backupNameOf, cacertsFingerprint, publicContentHash } from "../../common/cacertsFiles";
+import { Kubectl, ToolError } from "../../kube/kubectl";
+import { ConfigError, parseConfig } from "../../plan/config";
+import { BACKUP_STEP, readStepSettings, runSettings, stepEnvironment } from "../../steps/stepEnv";
 import { handMadeCacerts, openssl } from "../support/testCerts";
 
 const KEY_MARKER = ["PRIVATE", "KEY"].join(" ");

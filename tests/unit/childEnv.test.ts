@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { childEnv, inheritable } from "../../lib/childEnv";
-import { runTool } from "../../lib/kubectl";
-import { kubectlWatch } from "../../lib/kubeWatch";
+import { childEnv, inheritable } from "../../kube/childEnv";
+import { runTool } from "../../kube/kubectl";
+import { kubectlWatch } from "../../kube/kubeWatch";
 
 const MARKER = "istio-ca-test-marker-not-a-key";
 /** What Pulumi's language host gives the program (decrypted config), and other PULUMI_* variables. */

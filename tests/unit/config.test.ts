@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, parseConfig } from "../../components/config";
+import { ConfigError, parseConfig } from "../../plan/config";
 
 const raw = (values: Record<string, string>) => (key: string): string | undefined => values[key];
 

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { defaultTarget, parseArgs } from "../../scripts/ca";
+import { defaultTarget, parseArgs } from "../../cli/ca";
 
 const state = (keyVersion: number, trustedKeyVersions: number[]) => ({ keyVersion, trustedKeyVersions, intermediateVersion: 1 });
 

@@ -1,17 +1,17 @@
-// Expiry: the warning text (lib/expiry.ts), the program's warnings under Pulumi mocks with real
+// Expiry: the warning text (plan/expiry.ts), the program's warnings under Pulumi mocks with real
 // certificates of the validity the program asks for (openssl), earlyRenewalHours on the
 // intermediate, and the config checks of both keys.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { clusterFacts, promiseOf, setupMocks } from "../support/mocks";
-import { ConfigError, parseConfig } from "../../components/config";
-import { expiryWarning, WatchedCertificate } from "../../lib/expiry";
+import { ConfigError, parseConfig } from "../../plan/config";
+import { expiryWarning, WatchedCertificate } from "../../plan/expiry";
 
 const world = setupMocks({});
 // Imported after the mocks, as a real run would load it.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { istioCa, rootStack } = require("../../components/program") as typeof import("../../components/program");
+const { istioCa, rootStack } = require("../../program/istioCa") as typeof import("../../program/istioCa");
 
 const DAY = 86_400_000;
 const NOW = Date.parse("2030-01-01T00:00:00Z");

@@ -1,11 +1,11 @@
 // What the driver makes of a killed `up`: locks of dead processes, pending operations, and which
-// of them it may clear by itself (lib/interrupted.ts). The real thing is tests/e2e/interrupted.test.ts.
+// of them it may clear by itself (cli/interrupted.ts). The real thing is tests/e2e/interrupted.test.ts.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileBackendDir, isRunningPulumi, isStale, pendingOperations, planRecovery, readStackLocks, StackLock } from "../../lib/interrupted";
+import { fileBackendDir, isRunningPulumi, isStale, pendingOperations, planRecovery, readStackLocks, StackLock } from "../../cli/interrupted";
 
 const lock = (over: Partial<StackLock> = {}): StackLock => ({ file: "/b/.pulumi/locks/organization/istio-ca/dev/1.json", pid: 4242, username: "ci", hostname: os.hostname(), timestamp: "2026-11-25T10:00:00Z", ...over });
 const urn = (type: string, name: string) => `urn:pulumi:dev::istio-ca::${type}::${name}`;

@@ -1,10 +1,10 @@
-// Tests for lib/kubeWatch.ts: splitting kubectl's concatenated JSON, and waiting on a watch, with a
+// Tests for kube/kubeWatch.ts: splitting kubectl's concatenated JSON, and waiting on a watch, with a
 // stand-in kubectl (tests/support/fakeKubectl.ts) that prints watch events the way `kubectl get
 // --watch --output-watch-events -o json` does: pretty-printed objects, one after another.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { JsonObjectSplitter, watchUntil } from "../../lib/kubeWatch";
-import { spawnCounter, ToolError } from "../../lib/kubectl";
+import { JsonObjectSplitter, watchUntil } from "../../kube/kubeWatch";
+import { spawnCounter, ToolError } from "../../kube/kubectl";
 import { fakeKubectl } from "../support/fakeKubectl";
 
 describe("JsonObjectSplitter", () => {

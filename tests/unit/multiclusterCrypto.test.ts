@@ -16,10 +16,10 @@ import { spawnSync } from "node:child_process";
 import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
 import * as fs from "node:fs";
 
-import { bundleFingerprints, fingerprint, splitCertificates } from "../../lib/pem";
-import { nextPhases, type TrustState } from "../../lib/rotation";
-import { validateRootMaterial } from "../../lib/rootMaterial";
-import { certChain, trustBundle, type RootPem } from "../../lib/trustBundle";
+import { bundleFingerprints, fingerprint, splitCertificates } from "../../common/pem";
+import { nextPhases, type TrustState } from "../../plan/rotation";
+import { validateRootMaterial } from "../../plan/rootMaterial";
+import { certChain, trustBundle, type RootPem } from "../../plan/trustBundle";
 import { issuedBy, selfSignedCa, writeTemp, type TestCa } from "../support/testCerts";
 
 const SPIFFE = "spiffe://cluster.local/ns/a/sa/b";

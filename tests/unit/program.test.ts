@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { clusterFacts, promiseOf, setupMocks } from "../support/mocks";
-import type { RunSettings } from "../../lib/stepEnv";
+import type { RunSettings } from "../../steps/stepEnv";
 
 const world = setupMocks(
     { clusterName: "east", restartConcurrency: "7" },
@@ -11,9 +11,9 @@ const world = setupMocks(
 );
 // Imported after the mocks, as a real run would load it.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { loadConfig } = require("../../components/config") as typeof import("../../components/config");
+const { loadConfig } = require("../../plan/config") as typeof import("../../plan/config");
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { istioCa } = require("../../components/program") as typeof import("../../components/program");
+const { istioCa } = require("../../program/istioCa") as typeof import("../../program/istioCa");
 let inspections = 0;
 const savedSettings: { stackDir: string; settings: RunSettings }[] = [];
 const program = world.run(() => istioCa(loadConfig(), {

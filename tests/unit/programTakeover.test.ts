@@ -6,16 +6,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { clusterFacts, isSecret, promiseOf, runCapturing, setupMocks } from "../support/mocks";
-import type { ClusterFacts } from "../../lib/preflight";
-import { ConfigError, parseConfig } from "../../components/config";
-import { backupNameOf, publicContentHash } from "../../lib/cacertsFiles";
-import { bundleFingerprints, formatFingerprint } from "../../lib/pem";
-import { TrustState } from "../../lib/rotation";
+import type { ClusterFacts } from "../../plan/clusterFacts";
+import { ConfigError, parseConfig } from "../../plan/config";
+import { backupNameOf, publicContentHash } from "../../common/cacertsFiles";
+import { bundleFingerprints, formatFingerprint } from "../../common/pem";
+import { TrustState } from "../../plan/rotation";
 import { handMadeCacerts, selfSignedCa } from "../support/testCerts";
 
 const world = setupMocks({});
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { istioCa, stackOutputs } = require("../../components/program") as typeof import("../../components/program");
+const { istioCa, stackOutputs } = require("../../program/istioCa") as typeof import("../../program/istioCa");
 
 const KEY_MARKER = ["PRIVATE", "KEY"].join(" ");
 const steady: TrustState = { keyVersion: 1, trustedKeyVersions: [1], intermediateVersion: 1 };

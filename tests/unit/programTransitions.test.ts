@@ -3,14 +3,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { clusterFacts, promiseOf, setupMocks } from "../support/mocks";
-import type { ClusterFacts } from "../../lib/preflight";
-import { parseConfig } from "../../components/config";
-import { TrustState } from "../../lib/rotation";
-import { splitCertificates } from "../../lib/pem";
+import type { ClusterFacts } from "../../plan/clusterFacts";
+import { parseConfig } from "../../plan/config";
+import { TrustState } from "../../plan/rotation";
+import { splitCertificates } from "../../common/pem";
 
 const world = setupMocks({});
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { istioCa } = require("../../components/program") as typeof import("../../components/program");
+const { istioCa } = require("../../program/istioCa") as typeof import("../../program/istioCa");
 
 const steady: TrustState = { keyVersion: 1, trustedKeyVersions: [1], intermediateVersion: 1 };
 

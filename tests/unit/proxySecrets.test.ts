@@ -1,4 +1,4 @@
-// Tests for lib/proxySecrets.ts: `istioctl proxy-config secret -o json` built at test time in the
+// Tests for steps/verify/proxySecrets.ts: `istioctl proxy-config secret -o json` built at test time in the
 // real shape from real openssl certificates, plus a real sample from istio/istio's testdata
 // (fixtures/istioctl/secret-config_dump.json, see SOURCES.md).
 import { before, describe, it } from "node:test";
@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 
-import { bundleFingerprints } from "../../lib/pem";
+import { bundleFingerprints } from "../../common/pem";
 import {
     evaluateProxySecrets,
     findSecret,
@@ -14,8 +14,8 @@ import {
     parseProxySecrets,
     summarizeProxySecrets,
     type ExpectedProxyTrust,
-} from "../../lib/proxySecrets";
-import { certChain, trustBundle } from "../../lib/trustBundle";
+} from "../../steps/verify/proxySecrets";
+import { certChain, trustBundle } from "../../plan/trustBundle";
 import { issuedBy, selfSignedCa, type TestCa } from "../support/testCerts";
 
 const FIXTURES = path.resolve(__dirname, "../../../tests/unit/fixtures/istioctl");

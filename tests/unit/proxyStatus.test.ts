@@ -1,4 +1,4 @@
-// Tests for lib/proxyStatus.ts against real istioctl output samples (see fixtures/istioctl/SOURCES.md).
+// Tests for steps/verify/proxyStatus.ts against real istioctl output samples (see fixtures/istioctl/SOURCES.md).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -10,7 +10,7 @@ import {
     parseStatusCell,
     shortXdsType,
     type ProxyStatusReport,
-} from "../../lib/proxyStatus";
+} from "../../steps/verify/proxyStatus";
 
 // Compiled to dist/tests/unit/: the fixtures stay in the source tree.
 const FIXTURES = path.resolve(__dirname, "../../../tests/unit/fixtures/istioctl");

@@ -2,10 +2,10 @@
 // arguments. The bindings' effect on a real API server is checked by tests/e2e/badInput.test.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFAULT_SUBJECT, PORTFORWARD_CLUSTER_ROLE, RESTART_CLUSTER_ROLE, toYaml, workloadBindings } from "../../lib/rbac";
-import { parseRbacArgs, USAGE } from "../../scripts/rbac";
-import type { Kubectl } from "../../lib/kubectl";
-import { deniedNamespaces, restartDenied, restartDeniedWarning, REVIEW_TEMPLATE } from "../../lib/restartAccess";
+import { DEFAULT_SUBJECT, PORTFORWARD_CLUSTER_ROLE, RESTART_CLUSTER_ROLE, toYaml, workloadBindings } from "../../cli/rbacBindings";
+import { parseRbacArgs, USAGE } from "../../cli/rbac";
+import type { Kubectl } from "../../kube/kubectl";
+import { deniedNamespaces, restartDenied, restartDeniedWarning, REVIEW_TEMPLATE } from "../../plan/restartAccess";
 
 type Binding = { kind: string; metadata: { name: string; namespace: string; labels: Record<string, string> }; roleRef: { kind: string; name: string }; subjects: object[] };
 

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
-import { asRefusal, isRefusal } from "../../lib/refusal";
-import { ConfigError } from "../../components/config";
+import { asRefusal, isRefusal } from "../../plan/refusal";
+import { ConfigError } from "../../plan/config";
 
 test("a refusal becomes a RunError with the same message (the runtime prints it without a stack)", () => {
     const err = new ConfigError(["istio-ca:keyVersion must be between 0 and 1000000"]);

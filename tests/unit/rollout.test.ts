@@ -1,8 +1,8 @@
-// Tests for lib/rollout.ts: the kubectl `rollout status` decisions for Deployments.
+// Tests for steps/rolloutStatus.ts: the kubectl `rollout status` decisions for Deployments.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 
-import { deploymentRolloutStatus, planRestart, restartPatch, RESTARTED_AT, summarizeRollouts, type DeploymentLike } from "../../lib/rollout";
+import { deploymentRolloutStatus, planRestart, restartPatch, RESTARTED_AT, summarizeRollouts, type DeploymentLike } from "../../steps/rolloutStatus";
 
 function dep(
     name: string,

@@ -1,4 +1,4 @@
-// Tests for lib/rootCertCheck.ts. Root certificates are generated at test time with openssl into a
+// Tests for steps/rootCertCheck.ts. Root certificates are generated at test time with openssl into a
 // temporary directory (keys are thrown away); nothing PEM is committed.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 
-import { bundleFingerprints, formatFingerprint } from "../../lib/pem";
+import { bundleFingerprints, formatFingerprint } from "../../common/pem";
 import {
     checkRootCertConfigMaps,
     formatRootCertReport,
@@ -16,7 +16,7 @@ import {
     shortFingerprint,
     type ConfigMapList,
     type NamespaceList,
-} from "../../lib/rootCertCheck";
+} from "../../steps/rootCertCheck";
 
 let dir = "";
 const roots: Record<string, string> = {};

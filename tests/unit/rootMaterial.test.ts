@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-import { validateRootMaterial, type RootMaterialOptions, type RootMaterialReport } from "../../lib/rootMaterial";
+import { validateRootMaterial, type RootMaterialOptions, type RootMaterialReport } from "../../plan/rootMaterial";
 import { issuedBy, openssl, selfSignedCa, writeTemp } from "../support/testCerts";
 
 const SOURCE = "root stack org/istio-ca/root output roots.v2";
@@ -380,7 +380,7 @@ describe("hygiene", () => {
     });
 
     it("the module never spawns a process (key material must not reach a command line or a pipe)", () => {
-        const compiled = fs.readFileSync(path.join(__dirname, "../../lib/rootMaterial.js"), "utf8");
+        const compiled = fs.readFileSync(path.join(__dirname, "../../plan/rootMaterial.js"), "utf8");
         assert.doesNotMatch(compiled, /child_process/);
     });
 });

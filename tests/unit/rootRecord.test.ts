@@ -7,17 +7,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { clusterFacts, promiseOf, runCapturing, setupMocks } from "../support/mocks";
-import type { ClusterFacts } from "../../lib/preflight";
-import { parseConfig } from "../../components/config";
-import { publicContentHash } from "../../lib/cacertsFiles";
-import { changedRoots, keySpecOfCert, recordedRoot, RootRecord } from "../../lib/rootRecord";
-import { APPLIED_HASH_ANNOTATION, planServedDrift } from "../../lib/takeover";
-import { TrustState } from "../../lib/rotation";
+import type { ClusterFacts } from "../../plan/clusterFacts";
+import { parseConfig } from "../../plan/config";
+import { publicContentHash } from "../../common/cacertsFiles";
+import { changedRoots, keySpecOfCert, recordedRoot, RootRecord } from "../../plan/rootRecord";
+import { APPLIED_HASH_ANNOTATION, planServedDrift } from "../../plan/takeover";
+import { TrustState } from "../../plan/rotation";
 import { handMadeCacerts, openssl, selfSignedCa } from "../support/testCerts";
 
 const world = setupMocks({});
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { istioCa, rootStack, stackOutputs } = require("../../components/program") as typeof import("../../components/program");
+const { istioCa, rootStack, stackOutputs } = require("../../program/istioCa") as typeof import("../../program/istioCa");
 
 const KEY = "tls:index/privateKey:PrivateKey";
 const CERT = "tls:index/selfSignedCert:SelfSignedCert";

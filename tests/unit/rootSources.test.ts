@@ -3,12 +3,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { clusterFacts, isSecret, promiseOf, setupMocks } from "../support/mocks";
-import { parseConfig } from "../../components/config";
+import { parseConfig } from "../../plan/config";
 import { issuedBy, selfSignedCa } from "../support/testCerts";
 
 const world = setupMocks({});
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { istioCa, rootStack } = require("../../components/program") as typeof import("../../components/program");
+const { istioCa, rootStack } = require("../../program/istioCa") as typeof import("../../program/istioCa");
 
 const SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert";
 const SIGNED = "tls:index/locallySignedCert:LocallySignedCert";

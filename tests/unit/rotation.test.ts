@@ -1,4 +1,4 @@
-// Unit tests for lib/rotation.ts: classification rules, texts and nextPhases. The crypto proof that
+// Unit tests for plan/rotation.ts: classification rules, texts and nextPhases. The crypto proof that
 // the rules are right is tests/unit/rotationCrypto.test.ts.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -12,7 +12,7 @@ import {
     type Transition,
     type TransitionKind,
     type TrustState,
-} from "../../lib/rotation";
+} from "../../plan/rotation";
 
 const S = (keyVersion: number, trustedKeyVersions: number[], intermediateVersion = 1): TrustState => ({
     keyVersion,

@@ -8,7 +8,7 @@
 // leaf + cert-chain.pem (= intermediate + root, as Istio's agent does); root-cert.pem is built by
 // the real trustBundle().
 //
-// The model (see lib/rotation.ts): during a step P -> N the live workload certificates are those
+// The model (see plan/rotation.ts): during a step P -> N the live workload certificates are those
 // issued under P's signer (all workloads, after the gate) and under N's signer; the live trust
 // bundles are root-cert.pem of P and of N. A step breaks mTLS when one live certificate does not
 // verify against one live bundle.
@@ -17,9 +17,9 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 
-import { classifyTransition, nextPhases, type TransitionKind, type TrustState } from "../../lib/rotation";
-import { certChain, trustBundle } from "../../lib/trustBundle";
-import { bundleFingerprints } from "../../lib/pem";
+import { classifyTransition, nextPhases, type TransitionKind, type TrustState } from "../../plan/rotation";
+import { certChain, trustBundle } from "../../plan/trustBundle";
+import { bundleFingerprints } from "../../common/pem";
 import { issuedBy, istiodSelfSignedCa, selfSignedCa, writeTemp, type TestCa } from "../support/testCerts";
 
 const GENERATIONS = [1, 2, 3];

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as sdkLog from "@pulumi/pulumi/log";
-import { withholdRpcResponsesFromDebugLog, withoutRpcResponse } from "../../lib/runtimeLog";
+import { withholdRpcResponsesFromDebugLog, withoutRpcResponse } from "../../program/runtimeLog";
 
 // The shapes of @pulumi/pulumi 3.248's runtime debug lines (runtime/resource.js, invoke.js).
 const SECRET = "MHcCAQEEIB3bI-not-a-real-key";

@@ -5,15 +5,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { clusterFacts, isSecret, promiseOf, setupMocks } from "../support/mocks";
-import { parseConfig } from "../../components/config";
-import { meshEnablesXdsAgent, type ClusterFacts } from "../../lib/preflight";
-import { bundleFingerprints, splitCertificates } from "../../lib/pem";
-import { TrustState } from "../../lib/rotation";
+import { parseConfig } from "../../plan/config";
+import { meshEnablesXdsAgent, type ClusterFacts } from "../../plan/clusterFacts";
+import { bundleFingerprints, splitCertificates } from "../../common/pem";
+import { TrustState } from "../../plan/rotation";
 import { handMadeCacerts, istiodSelfSignedCa } from "../support/testCerts";
 
 const world = setupMocks({});
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { istioCa } = require("../../components/program") as typeof import("../../components/program");
+const { istioCa } = require("../../program/istioCa") as typeof import("../../program/istioCa");
 
 const SECRET = "kubernetes:core/v1:Secret";
 const SIGNED = "tls:index/locallySignedCert:LocallySignedCert";

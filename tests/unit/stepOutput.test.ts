@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { clipLine, firstNames, MAX_LINE, MAX_TOTAL, StepOutput } from "../../lib/stepOutput";
-import { runStep } from "../../lib/stepRunner";
-import { writeStepSettings } from "../../lib/stackDir";
+import { clipLine, firstNames, MAX_LINE, MAX_TOTAL, StepOutput } from "../../steps/stepOutput";
+import { runStep } from "../../steps/stepRunner";
+import { writeStepSettings } from "../../common/stackDir";
 import { fakeKubectl } from "../support/fakeKubectl";
 
 const bytes = (s: string): number => Buffer.byteLength(s, "utf8");

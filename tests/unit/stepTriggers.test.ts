@@ -2,10 +2,10 @@
 // never a setting of how the steps run.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseConfig } from "../../components/config";
-import { parseRestartedNamespaces, stepTriggers } from "../../components/meshRollout";
-import { spawnCounter } from "../../lib/kubectl";
-import { runStep } from "../../lib/stepRunner";
+import { parseConfig } from "../../plan/config";
+import { parseRestartedNamespaces, stepTriggers } from "../../components/rollout/meshRollout";
+import { spawnCounter } from "../../kube/kubectl";
+import { runStep } from "../../steps/stepRunner";
 
 const configWith = (values: Record<string, string>) => parseConfig((k) => ({ clusterName: "c", ...values } as Record<string, string>)[k]);
 const triggers = (values: Record<string, string>) => Object.fromEntries(stepTriggers(configWith(values), "B", "S"));

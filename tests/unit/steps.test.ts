@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseConfig } from "../../components/config";
-import { publicContentHash } from "../../components/cacerts";
-import { readStepSettings, RunSettings, runSettings, stepEnvironment, StepSettings } from "../../lib/stepEnv";
-import { meshNamespaces, restartWorkloads, StepFailure, waitRootCert } from "../../lib/steps";
-import { Kubectl, spawnCounter } from "../../lib/kubectl";
+import { parseConfig } from "../../plan/config";
+import { publicContentHash } from "../../components/cacerts/cacertsSecret";
+import { readStepSettings, RunSettings, runSettings, stepEnvironment, StepSettings } from "../../steps/stepEnv";
+import { meshNamespaces, restartWorkloads, StepFailure, waitRootCert } from "../../steps/steps";
+import { Kubectl, spawnCounter } from "../../kube/kubectl";
 import { fakeKubectl } from "../support/fakeKubectl";
-import { certChain, trustBundle } from "../../lib/trustBundle";
-import { bundleFingerprints, splitCertificates } from "../../lib/pem";
+import { certChain, trustBundle } from "../../plan/trustBundle";
+import { bundleFingerprints, splitCertificates } from "../../common/pem";
 import { selfSignedCa } from "../support/testCerts";
 
 test("step settings: what cacerts is travels in the environment, how to run in the settings file", () => {

@@ -1,12 +1,12 @@
-// Taking over an existing cacerts (lib/takeover.ts) and checking a backup before it is restored
-// (lib/restore.ts): pure decisions on real certificates made with openssl at test time.
+// Taking over an existing cacerts (plan/takeover.ts) and checking a backup before it is restored
+// (plan/restore.ts): pure decisions on real certificates made with openssl at test time.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { backupManifest } from "../../lib/backup";
-import { backupNameOf } from "../../lib/cacertsFiles";
-import { bundleFingerprints, formatFingerprint } from "../../lib/pem";
-import { cacertsContentProblems, restoreSource } from "../../lib/restore";
-import { isRootSwap, planTakeover, TakeoverInput } from "../../lib/takeover";
+import { backupManifest } from "../../steps/backupCacerts";
+import { backupNameOf } from "../../common/cacertsFiles";
+import { bundleFingerprints, formatFingerprint } from "../../common/pem";
+import { cacertsContentProblems, restoreSource } from "../../plan/restore";
+import { isRootSwap, planTakeover, TakeoverInput } from "../../plan/takeover";
 import { handMadeCacerts, issuedBy, selfSignedCa } from "../support/testCerts";
 
 const KEY_MARKER = ["PRIVATE", "KEY"].join(" ");

@@ -1,0 +1,264 @@
+// `npm run ca -- <preview|up|rotate> --stack NAME [--stack NAME …] [--to N]`
+//
+// Runs this project's program for the named stacks through the Automation API, as an inline
+// program: it needs a `pulumi` CLI on PATH but no Node.js language plugin, and it is the driver
+// of the zero-downtime root rotation (`rotate`): phase 1 "trust", 2 "sign", 3 "complete", one
+// `pulumi up` each, previewed first, with the program's verification steps as gates. Several
+// stacks (clusters of one mesh) are walked phase by phase: every cluster trusts the new root
+// before any cluster signs with it. A failed gate stops the walk with every stack in a
+// consistent phase (its config says which); running the same command again resumes.
+import * as automation from "@pulumi/pulumi/automation";
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { fileBackendDir, pendingOperations, planRecovery, readStackLocks } from "./interrupted";
+import { tolerateRefusalEchoes } from "../plan/refusal";
+import { formatTrustState, nextPhases, TrustState } from "../plan/rotation";
+
+const PROJECT_ROOT = path.resolve(__dirname, "../..");
+const started = Date.now();
+const say = (line: string): void => {
+    process.stderr.write(`[ca +${((Date.now() - started) / 1000).toFixed(0)}s] ${line}\n`);
+};
+
+/** The program, run inline: the same code `pulumi up` runs from index.ts. */
+export const inlineProgram: automation.PulumiFn = async () => {
+    const { runIstioCa } = await import("../program/istioCa");
+    return runIstioCa();
+};
+
+export interface CaOptions {
+    command: "preview" | "up" | "rotate";
+    stacks: string[];
+    to?: number;
+    /** Extra environment for the CLI (tests pass their toolchain and backend here). */
+    envVars?: Record<string, string>;
+    /** Where engine output goes; default stderr, prefixed with the stack name. */
+    output?: (stack: string, line: string) => void;
+    /** Where the driver's own lines go (e.g. what it finds after an interrupted up); default stderr. */
+    log?: (line: string) => void;
+}
+
+export function parseArgs(argv: string[]): CaOptions {
+    const [command, ...rest] = argv;
+    if (command !== "preview" && command !== "up" && command !== "rotate") {
+        throw new Error("usage: npm run ca -- <preview|up|rotate> --stack NAME [--stack NAME …] [--to N]");
+    }
+    const stacks: string[] = [];
+    let to: number | undefined;
+    for (let i = 0; i < rest.length; i++) {
+        if (rest[i] === "--stack" && rest[i + 1]) {
+            stacks.push(rest[++i]);
+        } else if (rest[i] === "--to" && rest[i + 1] && /^\d+$/.test(rest[i + 1])) {
+            to = Number(rest[++i]);
+        } else {
+            throw new Error(`unexpected argument ${JSON.stringify(rest[i])}`);
+        }
+    }
+    if (stacks.length === 0) {
+        throw new Error("name at least one stack: --stack NAME");
+    }
+    return { command, stacks, to };
+}
+
+async function openStack(name: string, envVars: Record<string, string> | undefined): Promise<automation.Stack> {
+    if (!envVars?.PULUMI_BACKEND_URL && !process.env.PULUMI_BACKEND_URL) {
+        // Pulumi.yaml's default backend is a directory in the project: make sure it exists.
+        fs.mkdirSync(path.join(PROJECT_ROOT, ".pulumi-state"), { recursive: true });
+    }
+    const workspace = await automation.LocalWorkspace.create({ workDir: PROJECT_ROOT, program: inlineProgram, envVars });
+    return automation.Stack.select(name, workspace);
+}
+
+/** The trust state a stack's config asks for (what the next `up` applies). */
+export async function configuredTrustState(stack: automation.Stack): Promise<TrustState> {
+    const config = await stack.getAllConfig();
+    const int = (key: string, def: number): number => {
+        const v = config[`istio-ca:${key}`]?.value;
+        return v === undefined ? def : Number(v);
+    };
+    const keyVersion = int("keyVersion", 1);
+    const raw = config["istio-ca:trustedKeyVersions"]?.value;
+    const trusted = raw ? (JSON.parse(raw) as unknown[]).map(Number) : [];
+    return {
+        keyVersion,
+        // Pulumi.yaml's default is [] (= unset): root-cert.pem trusts the signing root alone.
+        trustedKeyVersions: trusted.length > 0 ? trusted : [keyVersion],
+        intermediateVersion: int("intermediateVersion", 1),
+    };
+}
+
+/** What the stack's last deployment recorded (its trustState output). */
+async function deployedTrustState(stack: automation.Stack): Promise<TrustState | undefined> {
+    const outputs = await stack.outputs();
+    return outputs.trustState?.value as TrustState | undefined;
+}
+
+const sameTrust = (a: TrustState, b: TrustState): boolean =>
+    a.keyVersion === b.keyVersion && [...a.trustedKeyVersions].sort().join() === [...b.trustedKeyVersions].sort().join();
+
+/**
+ * The root generation a `rotate` without `--to` goes to: the one a half-done rotation is heading
+ * for (phase 1 done: the newer trusted root; phase 2 done: the signing root), the one the config
+ * already names when the last deployment did not reach it (phase 3 failed), else the next one.
+ */
+export function defaultTarget(config: TrustState, deployed: TrustState | undefined): number {
+    const newest = Math.max(...config.trustedKeyVersions);
+    if (config.trustedKeyVersions.length > 1) {
+        return Math.max(newest, config.keyVersion);
+    }
+    if (deployed && !sameTrust(deployed, config)) {
+        return config.keyVersion;
+    }
+    return config.keyVersion + 1;
+}
+
+/** Writes a trust state into a stack's config (keyVersion; trustedKeyVersions as a list, or removed). */
+export async function applyTrustState(stack: automation.Stack, s: TrustState): Promise<void> {
+    await stack.setConfig("istio-ca:keyVersion", { value: String(s.keyVersion) });
+    if (s.trustedKeyVersions.length === 1 && s.trustedKeyVersions[0] === s.keyVersion) {
+        await stack.removeConfig("istio-ca:trustedKeyVersions");
+    } else {
+        // A list value: `pulumi config set --path` keeps it a YAML list, as Pulumi.yaml declares.
+        await stack.removeConfig("istio-ca:trustedKeyVersions").catch(() => undefined);
+        for (const [i, v] of s.trustedKeyVersions.entries()) {
+            await stack.setConfig(`istio-ca:trustedKeyVersions[${i}]`, { value: String(v) }, true);
+        }
+    }
+}
+
+function summary(changes: Record<string, number> | undefined): string {
+    return Object.entries(changes ?? {}).filter(([op]) => op !== "same").map(([op, n]) => `${n} ${op}`).join(", ") || "no changes";
+}
+
+/** Preview, then up, of one stack's current config; throws with the engine's message on failure. */
+async function previewAndUp(stack: automation.Stack, opts: CaOptions, label: string): Promise<void> {
+    const out = (line: string): void => (opts.output ?? ((s, l) => process.stderr.write(`  ${s} | ${l}`)))(stack.name, line);
+    const preview = await stack.preview({ onOutput: out });
+    say(`${stack.name}: ${label}: preview: ${summary(preview.changeSummary)}`);
+    if (opts.command === "preview") {
+        return;
+    }
+    const up = await stack.up({ onOutput: out });
+    say(`${stack.name}: ${label}: up: ${summary(up.summary.resourceChanges)} (${up.summary.result})`);
+}
+
+/** `pulumi <args>` with the workspace's CLI and environment, its stdout parsed as JSON. */
+async function pulumiJson(stack: automation.Stack, args: string[]): Promise<unknown> {
+    const ws = stack.workspace as automation.LocalWorkspace;
+    const env = { ...process.env, ...ws.envVars, ...(ws.pulumiHome ? { PULUMI_HOME: ws.pulumiHome } : {}) };
+    const { stdout } = await promisify(execFile)(ws.pulumiCommand.command, args, { cwd: ws.workDir, env, maxBuffer: 256 << 20 });
+    return JSON.parse(stdout);
+}
+
+/** This project's name and default backend URL, from Pulumi.yaml. */
+function projectSettings(): { name: string; backendUrl: string } {
+    const yaml = fs.readFileSync(path.join(PROJECT_ROOT, "Pulumi.yaml"), "utf8");
+    return { name: /^name:\s*(\S+)/m.exec(yaml)![1], backendUrl: /^backend:\s*\n\s+url:\s*(\S+)/m.exec(yaml)?.[1] ?? "" };
+}
+
+/**
+ * A killed `up` leaves the stack locked and its interrupted operations pending (cli/interrupted.ts).
+ * Says what it finds; before an up it removes the lock of a process that is gone and clears the
+ * pending creates that leave nothing behind, or stops with what a person has to do. A preview
+ * only reports (it takes no lock and changes nothing).
+ */
+async function recoverInterruptedUpdate(stack: automation.Stack, opts: CaOptions): Promise<void> {
+    const log = opts.log ?? say;
+    const project = projectSettings();
+    const backendDir = fileBackendDir(opts.envVars?.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL ?? project.backendUrl, PROJECT_ROOT);
+    const locks = backendDir ? readStackLocks(backendDir, project.name, stack.name) : [];
+    const pending = pendingOperations(await pulumiJson(stack, ["stack", "export", "--stack", stack.name]));
+    if (locks.length === 0 && pending.length === 0) {
+        return;
+    }
+    const plan = planRecovery(stack.name, locks, pending);
+    plan.explanation.forEach((line) => log(line));
+    if (opts.command === "preview") {
+        return;
+    }
+    if (plan.liveLocks.length > 0 || plan.blocking.length > 0) {
+        throw new Error(`${stack.name}: not starting: an earlier update did not finish\n  - ${plan.explanation.join("\n  - ")}`);
+    }
+    if (plan.staleLocks.length > 0) {
+        await stack.cancel();
+    }
+    if (plan.clearable.length > 0) {
+        const out = (line: string): void => (opts.output ?? ((s, l) => process.stderr.write(`  ${s} | ${l}`)))(stack.name, line);
+        await stack.refresh({ clearPendingCreates: true, onOutput: out });
+    }
+    log(`${stack.name}: recovered from the interrupted update; this ${opts.command} finishes its job`);
+}
+
+export async function runCa(opts: CaOptions): Promise<void> {
+    const stacks = await Promise.all(opts.stacks.map((s) => openStack(s, opts.envVars)));
+    for (const stack of stacks) {
+        await recoverInterruptedUpdate(stack, opts);
+    }
+    if (opts.command !== "rotate") {
+        for (const stack of stacks) {
+            await previewAndUp(stack, opts, opts.command);
+        }
+        return;
+    }
+
+    // Plans per stack, from what each stack's config asks for now (resumable: a stack halfway
+    // through has its phase in its config).
+    const current = await Promise.all(stacks.map(configuredTrustState));
+    const deployed = await Promise.all(stacks.map(deployedTrustState));
+    const target = opts.to ?? Math.max(...current.map((s, i) => defaultTarget(s, deployed[i])));
+    const plans = current.map((s) => nextPhases(s, target));
+    for (const [i, stack] of stacks.entries()) {
+        say(`${stack.name}: now ${formatTrustState(current[i])}; ${plans[i].length} phase(s) to root ${target}`);
+    }
+
+    // First bring every stack to what its config already says: after an interrupted run this
+    // finishes the phase that failed (its gates run again); otherwise it is a no-op.
+    for (const [i, stack] of stacks.entries()) {
+        if (deployed[i] === undefined) {
+            // Never deployed: nothing to finish. (On a mesh that runs on istiod's own CA, an up of
+            // keyVersion 0 alone would restart everything for no change.)
+            continue;
+        }
+        await previewAndUp(stack, { ...opts, command: "up" }, `resume ${formatTrustState(await configuredTrustState(stack))}`);
+    }
+    const rounds = Math.max(...plans.map((p) => p.length));
+    const phaseName = (s: TrustState, before: TrustState): string =>
+        s.trustedKeyVersions.length > before.trustedKeyVersions.length ? "phase 1 'trust'" : s.keyVersion !== before.keyVersion ? "phase 2 'sign'" : "phase 3 'complete'";
+    for (let round = 0; round < rounds; round++) {
+        for (const [i, stack] of stacks.entries()) {
+            const step = plans[i][round];
+            if (!step) {
+                continue;
+            }
+            const before = round === 0 ? current[i] : plans[i][round - 1];
+            const label = `${phaseName(step, before)} (${formatTrustState(step)})`;
+            say(`${stack.name}: ${label}`);
+            await applyTrustState(stack, step);
+            try {
+                await previewAndUp(stack, opts, label);
+            } catch (err) {
+                throw new Error(
+                    `${stack.name}: ${label} failed; its config is set to this phase, the other stacks are at the previous one. ` +
+                    `Fix the cause and run the same command again to resume.\n${(err as Error).message}`);
+            }
+        }
+    }
+    say(`done: ${stacks.map((s) => s.name).join(", ")} sign with root ${target} and trust only it`);
+}
+
+if (require.main === module) {
+    tolerateRefusalEchoes();
+    let opts: CaOptions;
+    try {
+        opts = parseArgs(process.argv.slice(2));
+    } catch (err) {
+        process.stderr.write(`${(err as Error).message}\n`);
+        process.exit(2);
+    }
+    runCa(opts).catch((err: Error) => {
+        process.stderr.write(`\n${err.message}\n`);
+        process.exit(1);
+    });
+}

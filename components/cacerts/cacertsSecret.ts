@@ -1,0 +1,83 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { createHash } from "node:crypto";
+import { publicContentHash } from "../../common/cacertsFiles";
+import { APPLIED_HASH_ANNOTATION } from "../../plan/takeover";
+
+export interface CacertsSecretArgs {
+    namespace: string;
+    /** ca-cert.pem: the signing intermediate. */
+    caCertPem: pulumi.Input<string>;
+    /** ca-key.pem: the intermediate's key (secret). */
+    caKeyPem: pulumi.Input<string>;
+    /** root-cert.pem: the trust bundle (one or several roots). */
+    rootCertPem: pulumi.Input<string>;
+    /** cert-chain.pem: intermediate, then its root. */
+    certChainPem: pulumi.Input<string>;
+    /** Content hash of a changed cacerts this up overwrites (istio-ca:overwriteChangedCacerts). */
+    overwrites?: string;
+}
+
+// The hash that stands for the Secret's content (public parts only); shared with the backup step.
+export { publicContentHash };
+
+/** sha256 of one public value, for triggers that follow only part of cacerts. */
+export function sha256(value: string): string {
+    return createHash("sha256").update(value).digest("hex");
+}
+
+/** The `cacerts` Secret istiod reads, updated in place on every rotation. */
+export class CacertsSecret extends pulumi.ComponentResource {
+    public readonly secret: k8s.core.v1.Secret;
+    /** sha256 over the public parts (see publicContentHash). */
+    public readonly contentHash: pulumi.Output<string>;
+    /** sha256 of root-cert.pem: changes when the trust bundle does. */
+    public readonly trustBundleHash: pulumi.Output<string>;
+    /** sha256 of ca-cert.pem + cert-chain.pem: changes when the signing intermediate does. */
+    public readonly signerHash: pulumi.Output<string>;
+
+    constructor(name: string, args: CacertsSecretArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("istio-ca:k8s:CacertsSecret", name, {}, opts);
+        this.contentHash = pulumi
+            .all([args.caCertPem, args.rootCertPem, args.certChainPem])
+            .apply(([caCertPem, rootCertPem, certChainPem]) => publicContentHash({ caCertPem, rootCertPem, certChainPem }));
+
+        this.secret = new k8s.core.v1.Secret(`${name}-secret`, {
+            metadata: {
+                name: "cacerts",
+                namespace: args.namespace,
+                labels: { "app.kubernetes.io/managed-by": "istio-ca" },
+                // A cacerts made by hand (kubectl create) owns its data fields: server-side apply
+                // refuses to take them over without force. The stack owns cacerts' content (the
+                // backup step keeps a copy of whatever was there before).
+                // What this apply wrote: the next run tells a hand edit from an up whose gates failed.
+                // `overwrites` changes an input, so a changed cacerts is written again.
+                annotations: {
+                    "pulumi.com/patchForce": "true",
+                    [APPLIED_HASH_ANNOTATION]: this.contentHash,
+                    ...(args.overwrites ? { "istio-ca/overwrote-content-hash": args.overwrites } : {}),
+                },
+            },
+            type: "Opaque",
+            stringData: {
+                "ca-cert.pem": args.caCertPem,
+                "ca-key.pem": pulumi.secret(args.caKeyPem),
+                "root-cert.pem": args.rootCertPem,
+                "cert-chain.pem": args.certChainPem,
+            },
+        }, {
+            parent: this,
+            // A component's dependsOn does not reach its children: the Secret itself waits (for
+            // the backup of the current cacerts).
+            dependsOn: opts?.dependsOn,
+            // `pulumi destroy` leaves cacerts in the cluster: istiod keeps signing with it, as after
+            // the manual procedure. Deleting it would make istiod fall back to (or, since 1.27,
+            // fail on) its own CA: an outage nobody asked for by tearing down a stack.
+            retainOnDelete: true,
+        });
+
+        this.trustBundleHash = pulumi.output(args.rootCertPem).apply(sha256);
+        this.signerHash = pulumi.all([args.caCertPem, args.certChainPem]).apply(([ca, chain]) => sha256(`${ca}\0${chain}`));
+        this.registerOutputs({ contentHash: this.contentHash, trustBundleHash: this.trustBundleHash, signerHash: this.signerHash });
+    }
+}
