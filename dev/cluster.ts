@@ -39,9 +39,9 @@ async function up(args: string[]): Promise<void> {
     }
     if (fs.existsSync(stateDir)) await stopClusterDir(stateDir); // leftovers of a dead cluster
     if (missingBinaries(findBinDir()).length) {
-        console.log("building the control-plane binaries (scripts/toolchain/cluster.sh) ...");
-        const r = spawnSync("bash", [path.join(root, "scripts", "toolchain", "cluster.sh")], { stdio: "inherit" });
-        if (r.status !== 0) throw new Error("scripts/toolchain/cluster.sh failed");
+        console.log("building the control-plane binaries (toolchain/cluster.sh) ...");
+        const r = spawnSync("bash", [path.join(root, "toolchain", "cluster.sh")], { stdio: "inherit" });
+        if (r.status !== 0) throw new Error("toolchain/cluster.sh failed");
     }
     const t0 = Date.now();
     const cluster = await startCluster({

@@ -282,7 +282,7 @@ test("bad input refused before anything is applied; least privilege; no private 
             assert.match(unbound, /may not restart Deployments \(patch\) in namespace\(s\) bookinfo, canary, payments, which this stack restarts/);
             assert.ok(unbound.includes(`npm run rbac -- --stack ${ts.name} | kubectl apply -f -`), "the warning names the command");
             // The restart rights, rendered for this stack's namespaces as a person would (npm run rbac), as the deployer.
-            const rendered = execFileSync("node", [path.join(PROJECT_ROOT, "dist", "scripts", "rbac.js"), "--stack", ts.name], {
+            const rendered = execFileSync("node", [path.join(PROJECT_ROOT, "dist", "cli", "rbac.js"), "--stack", ts.name], {
                 cwd: PROJECT_ROOT, encoding: "utf8", env: { ...process.env, ...ts.envVars },
             });
             // Each document's first `namespace:` is its metadata's (the subject's comes after).

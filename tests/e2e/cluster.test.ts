@@ -1,6 +1,6 @@
 // Self-test of the local control plane (tests/harness/cluster.ts): start, seed the mesh, restart a
 // namespace's Deployments and wait for the rollout, stop, and check nothing is left behind.
-// Needs the binaries of scripts/toolchain/cluster.sh.  Run: npx tsc -p . && node --test dist/tests/e2e/cluster.test.js
+// Needs the binaries of toolchain/cluster.sh.  Run: npx tsc -p . && node --test dist/tests/e2e/cluster.test.js
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import { test } from "node:test";

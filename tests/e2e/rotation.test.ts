@@ -1,5 +1,5 @@
 // End to end with the real engine, real providers and a real API server (see the README:
-// toolchain and local control plane are built here by scripts/toolchain.sh).
+// toolchain and local control plane are built here by toolchain/build.sh).
 //
 // Real Istio runs in the local cluster (tests/harness/realIstio.ts): istiod publishes
 // istio-ca-root-cert, real pilot-agents connect, and verify-proxies runs the real istioctl. The

@@ -3,7 +3,7 @@
  *
  * etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok (fake kubelet), all on
  * 127.0.0.1 with random free ports and a private directory; binaries come from
- * scripts/toolchain/cluster.sh (see findBinDir). Pods are scheduled onto fake kwok Nodes and made
+ * toolchain/cluster.sh (see findBinDir). Pods are scheduled onto fake kwok Nodes and made
  * Ready by kwok Stages written here at start, so Deployment rollouts complete, but nothing ever
  * runs and nothing ever dials a pod IP: no webhooks, no aggregated APIs are installed.
  *
@@ -113,21 +113,21 @@ export interface Cluster {
 // ---------------------------------------------------------------------------------------------
 // Locating binaries
 
-/** Repository root: the nearest ancestor holding scripts/toolchain/versions.env. */
+/** Repository root: the nearest ancestor holding toolchain/versions.env. */
 export function repoRoot(start: string = __dirname): string {
     let dir = start;
     for (;;) {
-        if (fs.existsSync(path.join(dir, "scripts", "toolchain", "versions.env"))) return dir;
+        if (fs.existsSync(path.join(dir, "toolchain", "versions.env"))) return dir;
         const parent = path.dirname(dir);
-        if (parent === dir) throw new Error(`cannot find scripts/toolchain/versions.env above ${start}`);
+        if (parent === dir) throw new Error(`cannot find toolchain/versions.env above ${start}`);
         dir = parent;
     }
 }
 
-/** KEY=VALUE lines of scripts/toolchain/versions.env. */
+/** KEY=VALUE lines of toolchain/versions.env. */
 export function readVersions(root: string = repoRoot()): Record<string, string> {
     const out: Record<string, string> = {};
-    const text = fs.readFileSync(path.join(root, "scripts", "toolchain", "versions.env"), "utf8");
+    const text = fs.readFileSync(path.join(root, "toolchain", "versions.env"), "utf8");
     for (const line of text.split("\n")) {
         const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=("?)([^"#]*)\2\s*(#.*)?$/.exec(line);
         if (m) out[m[1]] = m[3].trim();
@@ -138,7 +138,7 @@ export function readVersions(root: string = repoRoot()): Record<string, string> 
 /**
  * Directory holding the control-plane binaries: $ISTIO_CA_CLUSTER_BIN_DIR, else
  * ${ISTIO_CA_CACHE:-~/.cache/istio-ca}/cluster-<KUBE_VERSION>/bin as built by
- * scripts/toolchain/cluster.sh.
+ * toolchain/cluster.sh.
  */
 export function findBinDir(): string {
     return cachedBinDir("ISTIO_CA_CLUSTER_BIN_DIR", "KUBE_VERSION", "cluster");
@@ -148,7 +148,7 @@ export function findBinDir(): string {
 export function cachedBinDir(override: string, versionKey: string, prefix: string): string {
     if (process.env[override]) return process.env[override]!;
     const v = readVersions()[versionKey];
-    if (!v) throw new Error(`scripts/toolchain/versions.env does not set ${versionKey}`);
+    if (!v) throw new Error(`toolchain/versions.env does not set ${versionKey}`);
     const cache = process.env.ISTIO_CA_CACHE || path.join(os.homedir(), ".cache", "istio-ca");
     return path.join(cache, `${prefix}-${v}`, "bin");
 }
@@ -557,7 +557,7 @@ async function startOnce(opts: ClusterOptions): Promise<Cluster> {
     if (missing.length) {
         throw new Error(
             `control-plane binaries missing in ${binDir}: ${missing.join(", ")}. ` +
-                "Build them with scripts/toolchain/cluster.sh (or set ISTIO_CA_CLUSTER_BIN_DIR).",
+                "Build them with toolchain/cluster.sh (or set ISTIO_CA_CLUSTER_BIN_DIR).",
         );
     }
     const nodeCount = opts.nodes ?? 1;

@@ -1,4 +1,4 @@
-// Real istiod (pilot-discovery, built from istio.io/istio by scripts/toolchain/istio.sh) in the local
+// Real istiod (pilot-discovery, built from istio.io/istio by toolchain/istio.sh) in the local
 // cluster. kwok runs the istiod Deployment's pods as fakes; this supervisor plays the kubelet for the
 // newest of them: it runs pilot-discovery on loopback against the local API server while that pod
 // exists, with the pod's container environment (ISTIO_MULTIROOT_MESH, ...), mounts the `cacerts`
@@ -18,7 +18,7 @@ import { cachedBinDir, freePort, sleep } from "./cluster";
 export { freePort };
 import { KubeWatch, secretFiles, writeVolumeAtomically } from "./kubelet";
 
-/** Where scripts/toolchain/istio.sh puts pilot-discovery, pilot-agent, istioctl, grpc-xds-client. */
+/** Where toolchain/istio.sh puts pilot-discovery, pilot-agent, istioctl, grpc-xds-client. */
 export function findIstioBinDir(): string {
     return cachedBinDir("ISTIO_CA_ISTIO_BIN_DIR", "ISTIO_MODULE_VERSION", "istio");
 }

@@ -1,7 +1,7 @@
-// The real Pulumi engine for end-to-end tests: the CLI and plugins that scripts/toolchain.sh
+// The real Pulumi engine for end-to-end tests: the CLI and plugins that toolchain/build.sh
 // built, a throw-away file:// backend, passphrase secrets, and the project's program run inline
 // through the Automation API (the Node process serves the language runtime; see
-// scripts/toolchain/pulumi.sh for why no pulumi-language-nodejs binary is needed).
+// toolchain/pulumi.sh for why no pulumi-language-nodejs binary is needed).
 import * as automation from "@pulumi/pulumi/automation";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -12,7 +12,7 @@ export const PROJECT_ROOT = path.resolve(__dirname, "../../..");
 
 /** Environment of the built toolchain (PATH, PULUMI_HOME, no plugin downloads), from the build script. */
 export function toolchainEnv(): Record<string, string> {
-    const script = path.join(PROJECT_ROOT, "scripts/toolchain.sh");
+    const script = path.join(PROJECT_ROOT, "toolchain/build.sh");
     const out = execFileSync("bash", [script, "--print-env"], { encoding: "utf8" });
     const env: Record<string, string> = {};
     for (const line of out.split("\n")) {
@@ -23,7 +23,7 @@ export function toolchainEnv(): Record<string, string> {
     }
     const pulumi = (env.PATH ?? "").split(":").map((d) => path.join(d, "pulumi")).find((p) => fs.existsSync(p));
     if (!pulumi) {
-        throw new Error("the Pulumi CLI is not built: run `bash scripts/toolchain.sh` (npm test does) first");
+        throw new Error("the Pulumi CLI is not built: run `bash toolchain/build.sh` (npm test does) first");
     }
     return env;
 }

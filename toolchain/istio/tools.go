@@ -3,7 +3,7 @@
 // Wrapper module that builds real Istio control-plane binaries from the published istio.io/istio
 // module: pilot-discovery (istiod), pilot-agent and istioctl. The Go module proxy serves only
 // master pseudo-versions of istio.io/istio (this one: 2026-08-27, the 1.30 line); go.sum pins
-// every dependency. scripts/toolchain/istio.sh builds them.
+// every dependency. toolchain/istio.sh builds them.
 package tools
 
 import (

@@ -6,7 +6,7 @@
 // ./staging/src/k8s.io/X. Replace directives of a dependency are ignored, so
 // "go install k8s.io/kubernetes/cmd/kube-apiserver@v1.36.3" is refused. Here each staging
 // module is replaced with its published release v0.36.3 (same release as v1.36.3).
-// Written by scripts/toolchain/cluster.sh --regen-kube-wrapper (then go mod tidy).
+// Written by toolchain/cluster.sh --regen-kube-wrapper (then go mod tidy).
 module istio-ca/toolchain/kubernetes
 
 go 1.26.0

@@ -1,7 +1,7 @@
 // STAND-IN for the pulumi-command resource provider (command:local:Command only). This is NOT the
 // upstream pulumi/pulumi-command provider: its source is not served by the Go module proxy here.
 // It is a clean-room implementation written from the public schema/docs; see README.md.
-// scripts/toolchain/provider-command.sh builds it and installs it as plugin resource-command v1.2.1.
+// toolchain/provider-command.sh builds it and installs it as plugin resource-command v1.2.1.
 module istio-ca/toolchain/provider-command-standin
 
 go 1.25.11

@@ -1,5 +1,5 @@
 // Wrapper module that builds the Pulumi Kubernetes provider plugin (pulumi-resource-kubernetes)
-// from the Go module proxy; scripts/toolchain/pulumi.sh generates the embedded schema and runs
+// from the Go module proxy; toolchain/pulumi.sh generates the embedded schema and runs
 // `go build` here (main.go explains the embeds).
 //
 // Versions, and why:

@@ -3,7 +3,7 @@
 // It mirrors upstream's provider/cmd/pulumi-resource-kubernetes/main.go, which cannot be built
 // from the module proxy as is: it //go:embed's schema-embed.json and terraform-mapping-embed.json,
 // files produced by `go generate` and ignored by git, hence absent from the module zip.
-// scripts/toolchain/pulumi.sh produces them in this directory (from the schema.json and
+// toolchain/pulumi.sh produces them in this directory (from the schema.json and
 // terraform-mapping.json that the module zip does contain, via ./genembed) before `go build`;
 // they are gitignored here too.
 package main

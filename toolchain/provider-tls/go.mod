@@ -1,7 +1,7 @@
 // Wrapper module that builds the Pulumi TLS provider plugin (pulumi-resource-tls 5.5.1) from the
 // Go module proxy: the real upstream Terraform provider (hashicorp/terraform-provider-tls) served
 // through the real Pulumi Terraform bridge, as Pulumi's own pulumi-tls does. Only the glue is
-// ours (shim/, info/, cmd/); scripts/toolchain/provider-tls.sh generates the schema and builds.
+// ours (shim/, info/, cmd/); toolchain/provider-tls.sh generates the schema and builds.
 //
 // Versions, and why:
 //   - terraform-provider-tls v1.2.1-0.20260130152455-857b38cda3fc: upstream v4.2.1 (2026-01-30),

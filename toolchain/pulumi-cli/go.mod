@@ -1,5 +1,5 @@
 // Wrapper module that builds the Pulumi CLI (github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) from the
-// Go module proxy; scripts/toolchain/pulumi.sh runs `go build` here.
+// Go module proxy; toolchain/pulumi.sh runs `go build` here.
 //
 // Why a wrapper: pkg/v3's own go.mod has `replace github.com/pulumi/pulumi/sdk/v3 => ../sdk`, so
 // `go install github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@vX` refuses it. Here pkg/v3 and sdk/v3 are

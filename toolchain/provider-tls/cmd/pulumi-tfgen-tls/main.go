@@ -1,5 +1,5 @@
 // Command pulumi-tfgen-tls generates the Pulumi package schema of the TLS provider from the
-// upstream Terraform schema (`pulumi-tfgen-tls schema --out DIR`). scripts/toolchain/provider-tls.sh
+// upstream Terraform schema (`pulumi-tfgen-tls schema --out DIR`). toolchain/provider-tls.sh
 // runs it and copies DIR/schema.json next to cmd/pulumi-resource-tls/main.go, which embeds it.
 package main
 

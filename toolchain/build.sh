@@ -5,13 +5,13 @@
 # scheduler, kubectl, kwok) and real Istio (pilot-discovery, pilot-agent, istioctl). Each part is cached by version under
 # ${ISTIO_CA_CACHE:-~/.cache/istio-ca}; a warm run only checks stamps.
 #
-# Usage: scripts/toolchain.sh [--print-env] [--force]
+# Usage: toolchain/build.sh [--print-env] [--force]
 #   --print-env  print the environment the tests need (export lines); builds nothing
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 if [[ "${1:-}" == "--print-env" ]]; then
-  exec bash "${HERE}/toolchain/pulumi.sh" --print-env
+  exec bash "${HERE}/pulumi.sh" --print-env
 fi
 
 START=$SECONDS
@@ -20,19 +20,19 @@ step() { printf '[toolchain %4ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
 # Istio is the largest build and shares nothing with the rest: it runs beside them (on 2 cores
 # the builds interleave; downloads and links overlap with compiles).
 step "Istio (in the background)"
-bash "${HERE}/toolchain/istio.sh" "$@" &
+bash "${HERE}/istio.sh" "$@" &
 ISTIO_PID=$!
 trap 'kill "${ISTIO_PID}" 2>/dev/null || true' EXIT
 
 # The CLI first: the provider scripts install their plugins with it.
 step "Pulumi CLI + kubernetes provider"
-bash "${HERE}/toolchain/pulumi.sh" "$@"
+bash "${HERE}/pulumi.sh" "$@"
 step "tls provider"
-bash "${HERE}/toolchain/provider-tls.sh" "$@"
+bash "${HERE}/provider-tls.sh" "$@"
 step "command provider (stand-in)"
-bash "${HERE}/toolchain/provider-command.sh" "$@"
+bash "${HERE}/provider-command.sh" "$@"
 step "control plane"
-bash "${HERE}/toolchain/cluster.sh" "$@"
+bash "${HERE}/cluster.sh" "$@"
 step "waiting for Istio"
 wait "${ISTIO_PID}" || { step "Istio build failed (see above)"; exit 1; }
 trap - EXIT

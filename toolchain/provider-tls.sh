@@ -11,7 +11,7 @@
 #      where the plugin //go:embed's it
 #   3. build cmd/pulumi-resource-tls with -X .../info.Version=<TLS_PROVIDER_VERSION> (mandatory:
 #      the plugin refuses to start without it, and the engine matches plugins by exact version)
-#   4. `pulumi plugin install resource tls <ver> --file <bin>` with the CLI scripts/toolchain/pulumi.sh
+#   4. `pulumi plugin install resource tls <ver> --file <bin>` with the CLI toolchain/pulumi.sh
 #      builds (run that first)
 #
 # Output (CACHE = ${ISTIO_CA_CACHE:-$HOME/.cache/istio-ca}):
@@ -20,7 +20,7 @@
 # bin/.pulumi-resource-tls.stamp records the inputs' hash, Go version and flags; a binary whose stamp
 # matches and that reports the right version is not rebuilt, so a second run is a no-op.
 #
-# Usage: scripts/toolchain/provider-tls.sh [--force]
+# Usage: toolchain/provider-tls.sh [--force]
 #   --force  rebuild even when the stamp matches
 # Environment: ISTIO_CA_CACHE, GO (default: go), PULUMI_BUILD_JOBS (go build -p, default: nproc
 # capped at 4).
@@ -119,4 +119,4 @@ fi
 # --- Install the plugin into the tests' PULUMI_HOME ---------------------------------------------
 install_plugin tls "${TLS_PROVIDER_VERSION}" "${PLUGIN}" "${CLI}" "${PHOME}"
 
-log "done: resource-tls ${TLS_PROVIDER_VERSION} (${PLUGIN}); env: scripts/toolchain/pulumi.sh --print-env"
+log "done: resource-tls ${TLS_PROVIDER_VERSION} (${PLUGIN}); env: toolchain/pulumi.sh --print-env"

@@ -2,13 +2,13 @@
 # Builds the local control plane used by the tests and by `npm run cluster:up`:
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok
 # from Go modules only (no Docker, no GitHub): the wrapper modules under toolchain/{etcd,kubernetes,kwok}
-# pin every dependency (go.mod + go.sum); versions come from scripts/toolchain/versions.env.
+# pin every dependency (go.mod + go.sum); versions come from toolchain/versions.env.
 #
 # Output: ${ISTIO_CA_CACHE:-$HOME/.cache/istio-ca}/cluster-<KUBE_VERSION>/bin/<binary>
 # with a stamp file bin/.<binary>.stamp recording what was built; a binary whose stamp matches is
 # skipped, so a second run is a no-op.
 #
-# Usage: scripts/toolchain/cluster.sh [--bin-dir] [--force] [--regen-kube-wrapper]
+# Usage: toolchain/cluster.sh [--bin-dir] [--force] [--regen-kube-wrapper]
 #   --bin-dir             print the binary directory and exit (nothing is built)
 #   --force               rebuild even when the stamps match
 #   --regen-kube-wrapper  rewrite toolchain/kubernetes/go.mod for KUBE_VERSION (derives the staging
@@ -59,7 +59,7 @@ regen_kube_wrapper() {
       "// ./staging/src/k8s.io/X. Replace directives of a dependency are ignored, so" \
       "// \"go install k8s.io/kubernetes/cmd/kube-apiserver@${KUBE_VERSION}\" is refused. Here each staging" \
       "// module is replaced with its published release ${staging} (same release as ${KUBE_VERSION})." \
-      "// Written by scripts/toolchain/cluster.sh --regen-kube-wrapper (then go mod tidy)." \
+      "// Written by toolchain/cluster.sh --regen-kube-wrapper (then go mod tidy)." \
       "module istio-ca/toolchain/kubernetes" "" "go ${gover}" "" "require k8s.io/kubernetes ${KUBE_VERSION}" "" "replace ("
     grep -E '^[[:space:]]+k8s.io/[a-z0-9-]+ v0\.0\.0$' "${upstream}" | awk -v s="${staging}" '{printf "\t%s => %s %s\n", $1, $1, s}'
     echo ")"

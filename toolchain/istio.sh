@@ -6,7 +6,7 @@
 # Output: ${ISTIO_CA_CACHE:-$HOME/.cache/istio-ca}/istio-<ISTIO_MODULE_VERSION>/bin/<binary>, with a
 # stamp per binary; a binary whose stamp matches is skipped, so a second run is a no-op.
 #
-# Usage: scripts/toolchain/istio.sh [--bin-dir] [--force]
+# Usage: toolchain/istio.sh [--bin-dir] [--force]
 # Environment: ISTIO_CA_CACHE, GO, ISTIO_BUILD_JOBS (go build -p; default nproc capped at 4).
 set -euo pipefail
 

@@ -4,7 +4,7 @@
 #
 #   toolchain/pulumi-cli/           wrapper module: github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 #   toolchain/provider-kubernetes/  wrapper module: pulumi-resource-kubernetes (+ ./genembed)
-# Both pin every dependency with go.mod + go.sum; versions come from scripts/toolchain/versions.env.
+# Both pin every dependency with go.mod + go.sum; versions come from toolchain/versions.env.
 #
 # No Node.js language host is built: its module is not served by the Go proxy here, and none is
 # needed, because the project runs its Pulumi program through the Automation API as an *inline*
@@ -19,7 +19,7 @@
 # Each binary has a stamp file (bin/.<name>.stamp: inputs' hash, Go version, flags); a binary whose
 # stamp matches and that reports the right version is skipped, so a second run is a no-op.
 #
-# Usage: scripts/toolchain/pulumi.sh [--print-env] [--force]
+# Usage: toolchain/pulumi.sh [--print-env] [--force]
 #   --print-env  print the environment the tests need (export lines) and exit; nothing is built
 #   --force      rebuild even when the stamps match
 # Environment: ISTIO_CA_CACHE, GO (default: go), PULUMI_BUILD_JOBS (go build -p, default: nproc

@@ -1,4 +1,4 @@
-# Sourced by every build script in scripts/toolchain/ (which set -euo pipefail first): timed
+# Sourced by every build script in toolchain/ (which set -euo pipefail first): timed
 # progress lines, a failure trap, the repo root, the pinned versions, the cache directory, the Go
 # build settings, and the plugin-install steps shared by the provider scripts.
 
@@ -8,9 +8,9 @@ log() { printf '[%s %4ds] %s\n' "${TOOLCHAIN_SCRIPT}" "$((SECONDS - START))" "$*
 die() { log "ERROR: $*"; exit 1; }
 trap 'rc=$?; log "FAILED (exit ${rc}) at line ${LINENO}: ${BASH_COMMAND}"; exit ${rc}' ERR
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=versions.env
-source "${ROOT}/scripts/toolchain/versions.env"
+source "${ROOT}/toolchain/versions.env"
 CACHE="${ISTIO_CA_CACHE:-${HOME}/.cache/istio-ca}"
 GO="${GO:-go}"
 
@@ -37,7 +37,7 @@ install_plugin() {
     log "plugin resource-${name} v${version}${note}: installed (${dir})"
     return 0
   fi
-  [[ -x "${cli}" ]] || die "Pulumi CLI not found at ${cli}: run scripts/toolchain/pulumi.sh first"
+  [[ -x "${cli}" ]] || die "Pulumi CLI not found at ${cli}: run toolchain/pulumi.sh first"
   log "plugin resource-${name} v${version}${note}: installing into ${phome}..."
   mkdir -p "${phome}"
   PULUMI_HOME="${phome}" PULUMI_SKIP_UPDATE_CHECK=true \

@@ -13,9 +13,9 @@
 #   ${CACHE}/pulumi-home/plugins/resource-command-v<COMMAND_PROVIDER_VERSION>/  (PULUMI_HOME)
 # bin/.pulumi-resource-command.stamp records the inputs' hash, Go version and flags; a binary whose
 # stamp matches and that reports the right version is not rebuilt, so a second run is a no-op.
-# Installing needs the Pulumi CLI that scripts/toolchain/pulumi.sh builds (run that first).
+# Installing needs the Pulumi CLI that toolchain/pulumi.sh builds (run that first).
 #
-# Usage: scripts/toolchain/provider-command.sh [--force]
+# Usage: toolchain/provider-command.sh [--force]
 #   --force  rebuild even when the stamp matches
 # Environment: ISTIO_CA_CACHE, GO (default: go), PULUMI_BUILD_JOBS (go build -p, default: nproc
 # capped at 4).
@@ -83,4 +83,4 @@ fi
 # --- Install the plugin into the tests' PULUMI_HOME ---------------------------------------------
 install_plugin command "${COMMAND_PROVIDER_VERSION}" "${PLUGIN}" "${CLI}" "${PHOME}" " (stand-in)"
 
-log "done: resource-command ${COMMAND_PROVIDER_VERSION} (stand-in, ${PLUGIN}); env: scripts/toolchain/pulumi.sh --print-env"
+log "done: resource-command ${COMMAND_PROVIDER_VERSION} (stand-in, ${PLUGIN}); env: toolchain/pulumi.sh --print-env"
