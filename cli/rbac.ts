@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { IstioCaConfig, parseConfig } from "../plan/config";
 import { Kubectl, KubeList, Namespace } from "../kube/kubectl";
 import { DEFAULT_SUBJECT, RbacSubject, toYaml, workloadBindings } from "./rbacBindings";
-import { meshNamespaces } from "../steps/steps";
+import { meshNamespaces } from "../steps/meshNamespaces";
 
 const PROJECT_ROOT = path.resolve(__dirname, "../..");
 

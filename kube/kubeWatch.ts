@@ -4,7 +4,7 @@
 // real share of a small control plane's CPU in the middle of the rollouts it is waiting for (bench/).
 import { spawn } from "node:child_process";
 import { childEnv } from "./childEnv";
-import { spawnCounter, ToolError } from "./kubectl";
+import { clusterFlags, spawnCounter, ToolError } from "./kubectl";
 
 /**
  * Splits concatenated JSON objects (kubectl prints one pretty-printed object per watch event, no
@@ -82,11 +82,7 @@ export interface RunningWatch {
 }
 
 export function kubectlWatch<T>(target: WatchTarget, args: string[], onEvent: (ev: WatchEvent<T>) => void): RunningWatch {
-    const argv = [
-        ...(target.kubeconfig ? ["--kubeconfig", target.kubeconfig] : []),
-        ...(target.context ? ["--context", target.context] : []),
-        ...args, "--watch", "--output-watch-events", "-o", "json",
-    ];
+    const argv = [...clusterFlags(target), ...args, "--watch", "--output-watch-events", "-o", "json"];
     spawnCounter.kubectl++;
     const child = spawn(target.binary, argv, { stdio: ["ignore", "pipe", "pipe"], env: childEnv() });
     const splitter = new JsonObjectSplitter();

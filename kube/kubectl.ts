@@ -66,22 +66,19 @@ export function runTool(
     });
 }
 
+/** Which cluster a kubectl or istioctl call reaches: the one place the flags are built. */
+export function clusterFlags(target: { kubeconfig?: string; context?: string }): string[] {
+    return [
+        ...(target.kubeconfig ? ["--kubeconfig", target.kubeconfig] : []),
+        ...(target.context ? ["--context", target.context] : []),
+    ];
+}
+
 export class Kubectl {
     constructor(private readonly opts: KubectlOptions) {}
 
-    private globalArgs(): string[] {
-        const args: string[] = [];
-        if (this.opts.kubeconfig) {
-            args.push("--kubeconfig", this.opts.kubeconfig);
-        }
-        if (this.opts.context) {
-            args.push("--context", this.opts.context);
-        }
-        return args;
-    }
-
     run(args: string[], input?: string): Promise<string> {
-        return runTool(this.opts.binary, [...this.globalArgs(), ...args], "kubectl", "istio-ca:kubectlPath", this.opts.timeoutMs, input);
+        return runTool(this.opts.binary, [...clusterFlags(this.opts), ...args], "kubectl", "istio-ca:kubectlPath", this.opts.timeoutMs, input);
     }
 
     async getJson<T>(args: string[]): Promise<T> {

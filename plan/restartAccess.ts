@@ -3,7 +3,7 @@
 // bindings), so a namespace labelled for injection after the bindings were rendered is found here,
 // at preview, instead of failing the restart step midway through a rotation.
 import type { Kubectl, KubeList, Namespace } from "../kube/kubectl";
-import { meshNamespaces } from "../steps/steps";
+import { meshNamespaces } from "../steps/meshNamespaces";
 
 /** One SelfSubjectAccessReview per namespace (any authenticated identity may create them). */
 export function restartReviews(namespaces: readonly string[]): object {

@@ -9,7 +9,7 @@
 import { ToolError } from "../kube/kubectl";
 import type { Kubectl } from "../kube/kubectl";
 import { BACKUP_LABELS, BACKUP_PREFIX, CACERTS, BACKUP_SELECTOR, backupName, cacertsFingerprint, publicContentHash } from "../common/cacertsFiles";
-import { StepFailure } from "./steps";
+import { StepFailure } from "./stepContext";
 
 export const ANNOTATION_BACKED_UP_AT = "istio-ca/backed-up-at";
 /** publicContentHash of the backed-up content: the stack output cacertsContentHash of a deployment that served it. */

@@ -8,7 +8,12 @@ import { Kubectl, spawnCounter, ToolError } from "../kube/kubectl";
 import { readStepSettingsFile, RESTARTED_NAMESPACES_FILE, resolveStackDir, STACK_DIR_ENV, STEP_SETTINGS_FILE } from "../common/stackDir";
 import { BACKUP_STEP, BackupStepName, readStepSettings, RunSettings, STEP_NAMES, StepName, StepSettings, UNCHANGED } from "./stepEnv";
 import { FIRST_NAMES, StepOutput } from "./stepOutput";
-import { restartIstiod, restartWorkloads, StepContext, StepFailure, verifyProxies, verifyWorkloadCerts, waitRootCert } from "./steps";
+import { restartIstiod } from "./restartIstiod";
+import { restartWorkloads } from "./restartWorkloads";
+import { StepContext, StepFailure } from "./stepContext";
+import { verifyProxies } from "./verifyProxies";
+import { verifyWorkloadCerts } from "./verifyWorkloadCerts";
+import { waitRootCert } from "./waitRootCert";
 
 const steps: Record<StepName | BackupStepName, (ctx: StepContext) => Promise<object>> = {
     [BACKUP_STEP]: (ctx) => {
