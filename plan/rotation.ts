@@ -26,6 +26,11 @@
 // Generation 0 is istiod's own self-signed CA (istio-ca-secret): a mesh that never had cacerts is
 // in state {sign 0, trust [0]}, and moving it to a plugged-in root is the rotation 0 -> 1.
 
+import { isGeneration, sameSet, sorted } from "./generations";
+import { describe, immediateSwapWarning, INTERMEDIATE, KEY, refusal, StepFacts, TRUSTED } from "./rotationText";
+
+export { configCommands, formatTrustState, MULTIROOT_REQUIREMENTS } from "./rotationText";
+
 /** The config values that decide what `cacerts` holds. */
 export interface TrustState {
     /** `istio-ca:keyVersion`: the root generation whose intermediate signs. */
@@ -87,36 +92,6 @@ export interface TransitionContext {
     workloadKeyVersions?: number[];
 }
 
-const KEY = "istio-ca:keyVersion";
-const TRUSTED = "istio-ca:trustedKeyVersions";
-const INTERMEDIATE = "istio-ca:intermediateVersion";
-
-/** Requirements of multi-root trust on the Istio side (F2, Istio's own rotation test). */
-export const MULTIROOT_REQUIREMENTS =
-    "multi-root trust needs ISTIO_MULTIROOT_MESH=true on istiod and PROXY_CONFIG_XDS_AGENT=true in the proxies' proxyMetadata";
-
-// ---------------------------------------------------------------------------------------------
-// Small helpers
-
-function sorted(xs: Iterable<number>): number[] {
-    return [...new Set(xs)].sort((a, b) => a - b);
-}
-
-function sameSet(a: readonly number[], b: readonly number[]): boolean {
-    const sa = sorted(a);
-    const sb = sorted(b);
-    return sa.length === sb.length && sa.every((x, i) => x === sb[i]);
-}
-
-function list(xs: readonly number[]): string {
-    return xs.join(" + ");
-}
-
-/** Generation 0 is istiod's own self-signed CA (istio-ca-secret); 1, 2, … are roots this program manages. */
-function isGeneration(n: unknown): n is number {
-    return typeof n === "number" && Number.isInteger(n) && n >= 0;
-}
-
 /** Problems of one state on its own (F1 and the shape config.ts guarantees). */
 export function validateTrustState(s: TrustState, what = "config"): string[] {
     const errors: string[] = [];
@@ -143,70 +118,6 @@ export function validateTrustState(s: TrustState, what = "config"): string[] {
 
 function normalize(s: TrustState): TrustState {
     return { keyVersion: s.keyVersion, trustedKeyVersions: sorted(s.trustedKeyVersions), intermediateVersion: s.intermediateVersion };
-}
-
-/** `istio-ca:keyVersion: 2, istio-ca:trustedKeyVersions: [1, 2]`; a lone trusted root reads as "unset". */
-export function formatTrustState(s: TrustState): string {
-    const t = sorted(s.trustedKeyVersions);
-    const trusted = t.length === 1 && t[0] === s.keyVersion ? `${TRUSTED} unset` : `${TRUSTED}: [${t.join(", ")}]`;
-    return `${KEY}: ${s.keyVersion}, ${trusted}`;
-}
-
-/** The `pulumi config` commands that turn `from` into `to` (only what differs). */
-export function configCommands(from: TrustState, to: TrustState): string[] {
-    const cmds: string[] = [];
-    if (from.keyVersion !== to.keyVersion) {
-        cmds.push(`pulumi config set ${KEY} ${to.keyVersion}`);
-    }
-    const ft = sorted(from.trustedKeyVersions);
-    const tt = sorted(to.trustedKeyVersions);
-    if (!sameSet(ft, tt)) {
-        cmds.push(
-            tt.length === 1 && tt[0] === to.keyVersion
-                ? `pulumi config rm ${TRUSTED}`
-                : `pulumi config set ${TRUSTED} '[${tt.join(",")}]'`,
-        );
-    }
-    if (from.intermediateVersion !== to.intermediateVersion) {
-        cmds.push(`pulumi config set ${INTERMEDIATE} ${to.intermediateVersion}`);
-    }
-    return cmds;
-}
-
-function howTo(from: TrustState, to: TrustState): string {
-    const cmds = configCommands(from, to);
-    return `${formatTrustState(to)}${cmds.length > 0 ? ` (${cmds.map((c) => `\`${c}\``).join(", ")})` : ""}`;
-}
-
-function phaseName(from: TrustState, to: TrustState): string {
-    if (from.keyVersion !== to.keyVersion) {
-        return to.keyVersion > from.keyVersion ? "phase 2 'sign'" : "'rollback-sign'";
-    }
-    if (to.trustedKeyVersions.some((g) => !from.trustedKeyVersions.includes(g))) {
-        return "phase 1 'trust'";
-    }
-    const dropped = from.trustedKeyVersions.filter((g) => !to.trustedKeyVersions.includes(g));
-    if (dropped.length === 0) {
-        return "'intermediate'";
-    }
-    return dropped.every((g) => g > to.keyVersion) ? "'rollback-trust'" : "phase 3 'complete'";
-}
-
-/**
- * "(1) phase 1 'trust': <config> (`commands`); then (2) ...". Phase names compare each step with the
- * one before (the first with the deployed state); the commands of the first step start from the
- * config as the user has it now.
- */
-function planText(deployed: TrustState, steps: TrustState[], configNow: TrustState = deployed): string {
-    let prev = deployed;
-    let cfg = configNow;
-    const parts = steps.map((s, i) => {
-        const text = `(${i + 1}) ${phaseName(prev, s)}: ${howTo(cfg, s)}`;
-        prev = s;
-        cfg = s;
-        return text;
-    });
-    return parts.join("; then ");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,32 +193,13 @@ export function nextPhases(current: TrustState, target: number): TrustState[] {
  */
 export function classifyTransition(previous: TrustState | undefined, next: TrustState, context: TransitionContext = {}): Transition {
     const nextErrors = validateTrustState(next, "new config");
-    const base = {
-        warnings: [] as string[],
-        errors: [] as string[],
-        addedTrust: [] as number[],
-        droppedTrust: [] as number[],
-        signerChanged: false,
-        intermediateChanged: false,
-    };
     if (nextErrors.length > 0) {
-        return { ...base, kind: "invalid", errors: nextErrors, description: `The new config is not valid: ${nextErrors.join(" ")}` };
+        return { ...NO_CHANGE, kind: "invalid", errors: nextErrors, description: describe.invalid(nextErrors) };
     }
     const n = normalize(next);
-
     if (previous === undefined) {
-        const multi = n.trustedKeyVersions.length > 1;
-        return {
-            ...base,
-            kind: "initial",
-            addedTrust: n.trustedKeyVersions,
-            description:
-                `First deployment: root ${n.keyVersion} signs through intermediate ${n.intermediateVersion}; ` +
-                `root-cert.pem trusts ${list(n.trustedKeyVersions)}.` +
-                (multi ? ` ${MULTIROOT_REQUIREMENTS}.` : ""),
-        };
+        return { ...NO_CHANGE, kind: "initial", addedTrust: n.trustedKeyVersions, description: describe.initial(n) };
     }
-
     // A previous state missing its own signer from the trusted list (e.g. written before
     // trustedKeyVersions existed) is read as trusting it: that is what its root-cert.pem did.
     const p: TrustState = {
@@ -315,205 +207,96 @@ export function classifyTransition(previous: TrustState | undefined, next: Trust
         trustedKeyVersions: sorted([...(previous.trustedKeyVersions ?? []), previous.keyVersion]),
         intermediateVersion: previous.intermediateVersion,
     };
-    const added = n.trustedKeyVersions.filter((g) => !p.trustedKeyVersions.includes(g));
-    const dropped = p.trustedKeyVersions.filter((g) => !n.trustedKeyVersions.includes(g));
-    const signerChanged = p.keyVersion !== n.keyVersion;
-    const intermediateChanged = p.intermediateVersion !== n.intermediateVersion;
-    const facts = { ...base, addedTrust: added, droppedTrust: dropped, signerChanged, intermediateChanged };
-    const interNote = intermediateChanged
-        ? ` The intermediate also changes (${INTERMEDIATE} ${p.intermediateVersion} -> ${n.intermediateVersion}).`
-        : "";
-    const from = `${formatTrustState(p)}`;
-    const to = `${formatTrustState(n)}`;
-    const fail = (errors: string[], phasedAlternative?: TrustState[]): Transition => ({
-        ...facts,
-        kind: "invalid",
-        errors,
-        phasedAlternative,
-        next: phasedAlternative?.[0],
-        description: `Refused: ${from} -> ${to}. ${errors.join(" ")}`,
-    });
-
+    const f: StepFacts = {
+        p,
+        n,
+        added: n.trustedKeyVersions.filter((g) => !p.trustedKeyVersions.includes(g)),
+        dropped: p.trustedKeyVersions.filter((g) => !n.trustedKeyVersions.includes(g)),
+        intermediateChanged: p.intermediateVersion !== n.intermediateVersion,
+    };
     // R3 (context): never drop a root that live workload certificates are known to chain to.
     // Not applied to R6, whose whole point is the (warned) swap away from the root workloads use.
     const inUse = sorted(context.workloadKeyVersions ?? []);
-    const droppedInUse = dropped.filter((g) => inUse.includes(g));
-    const inUseError = (): string =>
-        `${TRUSTED} drops root ${list(droppedInUse)}, but workloads still hold certificates under it ` +
-        `(seen: roots ${list(inUse)}); mTLS with them would fail. Wait until every workload was re-issued under ` +
-        `root ${p.keyVersion} (the verification after the previous step), then apply this again.`;
+    const droppedInUse = f.dropped.filter((g) => inUse.includes(g));
+    const inUseError = droppedInUse.length > 0 ? refusal.dropsRootInUse(f, droppedInUse, inUse) : undefined;
+    return p.keyVersion === n.keyVersion ? sameSigner(f, inUseError) : newSigner(f, inUseError);
+}
 
-    if (!signerChanged) {
-        // R1: pure addition or pure removal.
-        if (added.length > 0 && dropped.length > 0) {
-            const split: TrustState[] = [
-                { ...p, trustedKeyVersions: p.trustedKeyVersions.filter((g) => !dropped.includes(g)), intermediateVersion: n.intermediateVersion },
-                { ...n },
-            ];
-            return fail(
-                [
-                    `${TRUSTED} adds root ${list(added)} and drops root ${list(dropped)} in one step: istiod takes a new ` +
-                        `root-cert.pem live only when it is a subset or superset of the old one. Split it: ` +
-                        `${planText(p, split, n)}.`,
-                ],
-                split,
-            );
-        }
-        if (added.length > 0) {
-            // R2: phase 1.
-            const target = Math.max(...added);
-            const after = { ...n, keyVersion: target };
-            return {
-                ...facts,
-                kind: "trust",
-                phase: 1,
-                next: after,
-                description:
-                    `Phase 1 'trust': root-cert.pem now trusts ${list(n.trustedKeyVersions)} (new: ${list(added)}); ` +
-                    `signing stays with root ${n.keyVersion}, no workload certificate changes.${interNote} ` +
-                    `Once every proxy trusts the new bundle, next: set ${KEY}: ${target} (phase 2 'sign'): ` +
-                    `\`${configCommands(n, after).join("`, `")}\`. ${MULTIROOT_REQUIREMENTS}.`,
-            };
-        }
-        if (dropped.length > 0) {
-            if (droppedInUse.length > 0) {
-                return fail([inUseError()]);
-            }
-            // R3: phase 3, or the undo of phase 1.
-            const rollback = dropped.every((g) => g > n.keyVersion);
-            const remaining = n.trustedKeyVersions.length > 1
-                ? ` root-cert.pem still trusts ${list(n.trustedKeyVersions)}; to finish: \`${configCommands(n, { ...n, trustedKeyVersions: [n.keyVersion] }).join("`, `")}\`.`
-                : ` Root ${n.keyVersion} is now the only root.`;
-            return {
-                ...facts,
-                kind: rollback ? "rollback-trust" : "complete",
-                phase: rollback ? undefined : 3,
-                description: rollback
-                    ? `Rollback of phase 1: root-cert.pem stops trusting root ${list(dropped)}, which never signed in the ` +
-                      `previous state; root ${n.keyVersion} keeps signing.${interNote}${remaining}`
-                    : `Phase 3 'complete': root-cert.pem stops trusting root ${list(dropped)}; root ${n.keyVersion} ` +
-                      `already signed in the previous state, so every re-issued workload certificate chains to it.${interNote}${remaining}`,
-            };
-        }
-        if (intermediateChanged) {
-            // R9.
-            return {
-                ...facts,
-                kind: "intermediate",
-                description:
-                    `Intermediate rotation: ${INTERMEDIATE} ${p.intermediateVersion} -> ${n.intermediateVersion}, a new ` +
-                    `intermediate under the same root ${n.keyVersion}; root-cert.pem is unchanged, so old and new ` +
-                    `workload certificates stay valid. istiod (1.19+) reloads it without a restart; workloads pick up ` +
-                    `certificates from it as they re-sign.`,
-            };
-        }
-        return {
-            ...facts,
-            kind: "unchanged",
-            description:
-                `No change of the CA: root ${n.keyVersion} signs, root-cert.pem trusts ${list(n.trustedKeyVersions)}.` +
-                (n.trustedKeyVersions.length > 1 ? " (A root rotation is in progress: several roots are trusted.)" : ""),
-        };
+const NO_CHANGE = { warnings: [] as string[], errors: [] as string[], addedTrust: [] as number[], droppedTrust: [] as number[], signerChanged: false, intermediateChanged: false };
+
+/** What every transition of the step p -> n carries, whatever its kind. */
+function factsOf(f: StepFacts): Omit<Transition, "kind" | "description"> {
+    return { ...NO_CHANGE, addedTrust: f.added, droppedTrust: f.dropped, signerChanged: f.p.keyVersion !== f.n.keyVersion, intermediateChanged: f.intermediateChanged };
+}
+
+function refuse(f: StepFacts, errors: string[], phasedAlternative?: TrustState[]): Transition {
+    return { ...factsOf(f), kind: "invalid", errors, phasedAlternative, next: phasedAlternative?.[0], description: describe.refused(f, errors) };
+}
+
+/** R1, R2, R3, R9: the signer stays; roots are added, or dropped, or only the intermediate changes. */
+function sameSigner(f: StepFacts, inUseError: string | undefined): Transition {
+    const { p, n, added, dropped } = f;
+    if (added.length > 0 && dropped.length > 0) {
+        const split: TrustState[] = [
+            { ...p, trustedKeyVersions: p.trustedKeyVersions.filter((g) => !dropped.includes(g)), intermediateVersion: n.intermediateVersion },
+            { ...n },
+        ];
+        return refuse(f, [refusal.addAndDrop(f, split)], split);
     }
+    if (added.length > 0) {
+        const target = Math.max(...added);
+        const after = { ...n, keyVersion: target };
+        return { ...factsOf(f), kind: "trust", phase: 1, next: after, description: describe.trust(f, target, after) };
+    }
+    if (dropped.length > 0) {
+        if (inUseError) {
+            return refuse(f, [inUseError]);
+        }
+        const rollback = dropped.every((g) => g > n.keyVersion);
+        return { ...factsOf(f), kind: rollback ? "rollback-trust" : "complete", phase: rollback ? undefined : 3, description: describe.dropTrust(f, rollback) };
+    }
+    if (f.intermediateChanged) {
+        return { ...factsOf(f), kind: "intermediate", description: describe.intermediate(f) };
+    }
+    return { ...factsOf(f), kind: "unchanged", description: describe.unchanged(n) };
+}
 
-    // The signer changes.
-    const newSignerWasTrusted = p.trustedKeyVersions.includes(n.keyVersion);
-    const oldSignerStillTrusted = n.trustedKeyVersions.includes(p.keyVersion);
+/** R4 to R8: the signer changes. */
+function newSigner(f: StepFacts, inUseError: string | undefined): Transition {
+    const { p, n, added, dropped } = f;
     const phased = nextPhases({ ...p, intermediateVersion: n.intermediateVersion }, n.keyVersion);
-
-    if (!newSignerWasTrusted) {
-        const bareBump = sameSet(n.trustedKeyVersions, [n.keyVersion]);
-        if (!bareBump) {
-            // R7: skips phase 1.
-            return fail(
-                [
-                    `${KEY} ${n.keyVersion} signs, but root ${n.keyVersion} was not in the previous root-cert.pem ` +
-                        `(trusted: ${list(p.trustedKeyVersions)}): workloads re-issued under it would be rejected by every proxy that ` +
-                        `still holds the old bundle. This skips phase 1 'trust'. Zero-downtime order: ${planText(p, phased, n)}.`,
-                ],
-                phased,
-            );
+    if (!p.trustedKeyVersions.includes(n.keyVersion)) {
+        if (!sameSet(n.trustedKeyVersions, [n.keyVersion])) {
+            return refuse(f, [refusal.skipsTrust(f, phased)], phased);
         }
-        // R6: the seed's swap, allowed with a loud warning.
-        const midRotation = p.trustedKeyVersions.length > 1
-            ? ` It also abandons the rotation in progress (root-cert.pem trusted ${list(p.trustedKeyVersions)}).`
-            : "";
-        const warning =
-            `ROOT SWAP WITHOUT TRUST OVERLAP: ${KEY} ${p.keyVersion} -> ${n.keyVersion} with ${TRUSTED} unset replaces the ` +
-            `trusted root at once (the manual procedure's swap). mTLS between workloads still holding certificates under ` +
-            `root ${p.keyVersion} and workloads re-issued under root ${n.keyVersion} FAILS until every Istio-enabled ` +
-            `workload has restarted; istiod must restart too (the new root-cert.pem is neither a subset nor a superset ` +
-            `of the old one).${midRotation} To rotate without an outage instead, apply one \`pulumi up\` each: ` +
-            `${planText(p, phased, n)}.`;
-        return {
-            ...facts,
-            kind: "immediate-swap",
-            warnings: [warning],
-            phasedAlternative: phased,
-            description:
-                `Immediate root swap: root ${n.keyVersion} signs and is the only trusted root; root ` +
-                `${list(dropped)} is no longer trusted. istiod and every Istio-enabled workload restart.`,
-        };
+        return { ...factsOf(f), kind: "immediate-swap", warnings: [immediateSwapWarning(f, phased)], phasedAlternative: phased, description: describe.immediateSwap(f) };
     }
-
-    if (!oldSignerStillTrusted) {
-        // R5: skips phase 2 (or does phases 2 and 3 at once).
-        return fail(
-            [
-                `${KEY} moves from ${p.keyVersion} to ${n.keyVersion} and ${TRUSTED} drops root ${p.keyVersion} in the same ` +
-                    `step: workloads still hold certificates under root ${p.keyVersion} until they are re-issued, and ` +
-                    `nobody would trust them. Do phase 2 'sign' first and wait for the verification: ${planText(p, phased, n)}. ` +
-                    `(If root ${p.keyVersion} is compromised and an outage is accepted, swap to a fresh root instead: ` +
-                    `${KEY}: ${Math.max(...p.trustedKeyVersions, n.keyVersion) + 1} with ${TRUSTED} unset.)`,
-            ],
-            phased,
-        );
+    if (!n.trustedKeyVersions.includes(p.keyVersion)) {
+        return refuse(f, [refusal.skipsSign(f, phased)], phased);
     }
-
     if (added.length > 0 || dropped.length > 0) {
-        // R8: signer and trust set together.
-        if (droppedInUse.length > 0) {
-            return fail([inUseError()], phased);
+        if (inUseError) {
+            return refuse(f, [inUseError], phased);
         }
-        // Additions first (phase 1), then the signer (phase 2), then drops (phase 3): each a valid step.
-        const split: TrustState[] = [];
-        let cur: TrustState = { ...p, intermediateVersion: n.intermediateVersion };
-        if (added.length > 0) {
-            cur = { ...cur, trustedKeyVersions: sorted([...cur.trustedKeyVersions, ...added]) };
-            split.push(cur);
-        }
-        cur = { ...cur, keyVersion: n.keyVersion };
-        split.push(cur);
-        if (dropped.length > 0) {
-            split.push({ ...n });
-        }
-        return fail(
-            [
-                `${KEY} moves from ${p.keyVersion} to ${n.keyVersion} and ${TRUSTED} changes (` +
-                    [added.length ? `adds ${list(added)}` : "", dropped.length ? `drops ${list(dropped)}` : ""].filter(Boolean).join(", ") +
-                    `) in the same step: each phase changes one thing, with the verification in between. ` +
-                    `Split it: ${planText(p, split, n)}.`,
-            ],
-            split,
-        );
+        return refuse(f, [refusal.signerAndTrust(f, signerAndTrustSplit(f))], signerAndTrustSplit(f));
     }
-
-    // R4: phase 2 or its undo.
     const forward = n.keyVersion > p.keyVersion;
     const done: TrustState = { ...n, trustedKeyVersions: [n.keyVersion] };
-    return {
-        ...facts,
-        kind: forward ? "sign" : "rollback-sign",
-        phase: forward ? 2 : undefined,
-        next: done,
-        description:
-            (forward
-                ? `Phase 2 'sign': the intermediate under root ${n.keyVersion} signs; `
-                : `Rollback of phase 2: signing moves back to the intermediate under root ${n.keyVersion}; `) +
-            `root-cert.pem still trusts ${list(n.trustedKeyVersions)} (its bytes change, so every proxy fetches a new ` +
-            `certificate), and certificates under root ${p.keyVersion} stay valid meanwhile.${interNote} Once every ` +
-            `workload's certificate was re-issued under root ${n.keyVersion}, next: ` +
-            `\`${configCommands(n, done).join("`, `")}\` (${forward ? "phase 3 'complete'" : "'rollback-trust'"}). ` +
-            `${MULTIROOT_REQUIREMENTS}.`,
-    };
+    return { ...factsOf(f), kind: forward ? "sign" : "rollback-sign", phase: forward ? 2 : undefined, next: done, description: describe.sign(f, forward, done) };
+}
+
+/** R8's split: additions first (phase 1), then the signer (phase 2), then drops (phase 3), each a valid step. */
+function signerAndTrustSplit({ p, n, added, dropped }: StepFacts): TrustState[] {
+    const split: TrustState[] = [];
+    let cur: TrustState = { ...p, intermediateVersion: n.intermediateVersion };
+    if (added.length > 0) {
+        cur = { ...cur, trustedKeyVersions: sorted([...cur.trustedKeyVersions, ...added]) };
+        split.push(cur);
+    }
+    cur = { ...cur, keyVersion: n.keyVersion };
+    split.push(cur);
+    if (dropped.length > 0) {
+        split.push({ ...n });
+    }
+    return split;
 }
