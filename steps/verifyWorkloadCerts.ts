@@ -1,6 +1,6 @@
 // Step verify-workload-certs: the gate between rotation phases.
 import { mapLimit, pollUntil } from "../kube/concurrency";
-import { evaluateProxySecrets, formatProxySecretsReport, summarizeProxySecrets } from "./verify/proxySecrets";
+import { evaluateProxySecrets, formatProxySecretsReport, summarizeProxySecrets } from "./verify/proxySecretsEvaluation";
 import { istioctlFor, RETRY_HINT, seconds, StepContext, StepFailure } from "./stepContext";
 import { meshProxies } from "./meshNamespaces";
 

@@ -7,14 +7,8 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 
 import { bundleFingerprints } from "../../common/pem";
-import {
-    evaluateProxySecrets,
-    findSecret,
-    formatProxySecretsReport,
-    parseProxySecrets,
-    summarizeProxySecrets,
-    type ExpectedProxyTrust,
-} from "../../steps/verify/proxySecrets";
+import { findSecret, parseProxySecrets } from "../../steps/verify/proxySecrets";
+import { evaluateProxySecrets, formatProxySecretsReport, summarizeProxySecrets, type ExpectedProxyTrust } from "../../steps/verify/proxySecretsEvaluation";
 import { certChain, trustBundle } from "../../plan/trustBundle";
 import { issuedBy, selfSignedCa, type TestCa } from "../support/testCerts";
 
