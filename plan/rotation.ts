@@ -89,7 +89,7 @@ export interface TransitionContext {
      * Root generations that live workload certificates are known to chain to (e.g. what the last
      * verification saw in `istioctl proxy-config secret`). Dropping trust in one of them is an error.
      */
-    workloadKeyVersions?: number[];
+    workloadRootGenerations?: number[];
 }
 
 /** Problems of one state on its own (F1 and the shape config.ts guarantees). */
@@ -174,7 +174,7 @@ export function nextPhases(current: TrustState, target: number): TrustState[] {
  *  R3 Signer unchanged, roots dropped: "complete" (phase 3) when the dropped roots are older than
  *     the signer, "rollback-trust" when newer. Safe because the dropped roots did not sign in the
  *     previous state, and after the gate (F4) no live certificate chains to them. When the caller
- *     knows better (context.workloadKeyVersions), dropping a root that workloads still use is an error.
+ *     knows better (context.workloadRootGenerations), dropping a root that workloads still use is an error.
  *  R4 Signer changes to a root that was trusted before and the old signer stays trusted, trust set
  *     unchanged: "sign" (phase 2; "rollback-sign" when moving back to an older root). Safe: old and
  *     new certificates chain to roots that both bundles carry.
@@ -216,7 +216,7 @@ export function classifyTransition(previous: TrustState | undefined, next: Trust
     };
     // R3 (context): never drop a root that live workload certificates are known to chain to.
     // Not applied to R6, whose whole point is the (warned) swap away from the root workloads use.
-    const inUse = sorted(context.workloadKeyVersions ?? []);
+    const inUse = sorted(context.workloadRootGenerations ?? []);
     const droppedInUse = f.dropped.filter((g) => inUse.includes(g));
     const inUseError = droppedInUse.length > 0 ? refusal.dropsRootInUse(f, droppedInUse, inUse) : undefined;
     return p.keyVersion === n.keyVersion ? sameSigner(f, inUseError) : newSigner(f, inUseError);

@@ -227,11 +227,11 @@ describe("classifyTransition: refused steps", () => {
         const prev = S(2, [1, 2]);
         const next = S(2, [2]);
         assert.equal(classifyTransition(prev, next).kind, "complete");
-        const t = classifyTransition(prev, next, { workloadKeyVersions: [1, 2] });
+        const t = classifyTransition(prev, next, { workloadRootGenerations: [1, 2] });
         assert.equal(t.kind, "invalid");
         assert.match(t.errors.join(), /drops root 1, but workloads still hold certificates under it/);
         // Roots workloads use that are not dropped do not matter.
-        assert.equal(classifyTransition(prev, next, { workloadKeyVersions: [2] }).kind, "complete");
+        assert.equal(classifyTransition(prev, next, { workloadRootGenerations: [2] }).kind, "complete");
     });
 
     it("every suggested order in every refusal over three generations is a sequence of quiet steps", () => {
