@@ -15,7 +15,7 @@ import { CacertsSecret } from "./cacerts";
 import { CacertsBackup } from "./cacertsBackup";
 import { clusterProvider } from "./cluster";
 import { IstioCaConfig, loadConfig, SELF_SIGNED_GENERATION } from "./config";
-import { announceTakeover, checkServedCacerts, restoreFromBackup, RestoredFrom, servedContentHash, ServedCacerts } from "./existingCacerts";
+import { announceTakeover, cacertsLayout, checkServedCacerts, restoreFromBackup, RestoredFrom, servedContentHash, ServedCacerts } from "./existingCacerts";
 import { IntermediateCa } from "./intermediateCa";
 import { MeshRollout, stepStackDir } from "./meshRollout";
 import { externalRoots, generatedRoots, RootGeneration, RootStackReader, RootStackRoots, selfSignedRoot } from "./roots";
@@ -224,11 +224,13 @@ export async function istioCa(config: IstioCaConfig, env: ProgramEnvironment = l
     const served: ServedCacerts = restore?.served ?? { caCertPem: intermediate.certPem, caKeyPem: intermediate.privateKeyPem, rootCertPem, certChainPem };
     // Runs whenever cacerts gets new content (first up, rotation, restore), before it changes;
     // and before a changed cacerts is overwritten (istio-ca:overwriteChangedCacerts).
-    const backup = new CacertsBackup("backup", { config, newContentHash: servedContentHash(served), overwrites: overwrite });
+    const layout = cacertsLayout(cluster);
+    const backup = new CacertsBackup("backup", { config, newContentHash: servedContentHash(served, layout.format), overwrites: overwrite });
 
     const cacerts = new CacertsSecret("cacerts", {
         namespace: config.istioNamespace,
         ...served,
+        ...layout,
         overwrites: overwrite,
     }, { provider, dependsOn: [backup.command] });
 
