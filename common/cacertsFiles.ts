@@ -3,13 +3,14 @@
 // Shared by the program (takeover warnings, restore) and the backup step, so both name a backup
 // the same way.
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
+import { CacertsFiles, CacertsFormat, filesOf, formatIstiodReads, ISTIO_KEYS, istiodView, publicKeysOf, TLS_KEYS, TLS_SIGNING_KEY } from "./cacertsFormat";
 import { parseCertificates, splitCertificates } from "./pem";
 
 /** The Secret istiod reads its plug-in CA from. */
 export const CACERTS = "cacerts";
 
-/** The files istiod reads from cacerts (since Istio 1.27 an incomplete cacerts stops istiod). */
-export const CACERTS_FILES = ["ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem"] as const;
+/** The files istiod reads from cacerts in Istio's layout (since Istio 1.27 an incomplete cacerts stops istiod). */
+export const CACERTS_FILES = ISTIO_KEYS;
 
 /** Backups are Secrets `cacerts-backup-<first 12 hex of the fingerprint>` in the Istio namespace. */
 export const BACKUP_PREFIX = "cacerts-backup-";
@@ -36,12 +37,29 @@ export function publicContentHash(parts: { caCertPem: string; rootCertPem: strin
 }
 
 /**
- * SHA-256 (hex) that names a cacerts content: of the DER of ca-cert.pem (the signing certificate,
+ * publicContentHash of what istiod reads from a content, whatever its layout (common/cacertsFormat):
+ * the same content in Istio's layout or in kubernetes.io/tls has the same hash.
+ */
+export function servedContentHashOf(data: Readonly<Record<string, string>>): string {
+    return publicContentHash(filesOf(istiodView(data).files));
+}
+
+/**
+ * The hash of a content once written in a layout: what the drift check will read back
+ * (servedContentHashOf); for Istio's layout, publicContentHash of the files themselves.
+ */
+export function writtenContentHash(format: CacertsFormat, files: Omit<CacertsFiles, "caKeyPem">): string {
+    return servedContentHashOf(publicKeysOf(format, files));
+}
+
+/**
+ * SHA-256 (hex) that names a cacerts content: of the DER of its signing certificate (ca-cert.pem,
+ * or tls.crt in the kubernetes.io/tls layout) (the signing certificate,
  * what a person compares with `openssl x509 -fingerprint -sha256`), or, when ca-cert.pem is
  * missing or does not parse, of the raw content (every file, by name).
  */
 export function cacertsFingerprint(data: Readonly<Record<string, Buffer>>): string {
-    const caCert = data["ca-cert.pem"];
+    const caCert = data[formatIstiodReads(Object.keys(data)) === "tls" ? TLS_SIGNING_KEY : "ca-cert.pem"];
     const first = caCert ? splitCertificates(caCert.toString("utf8"))[0] : undefined;
     if (first) {
         try {
@@ -67,26 +85,29 @@ export function backupNameOf(data: Readonly<Record<string, string>>): string {
 }
 
 /**
- * What keeps a cacerts content from being a complete Istio CA: a missing file, or one that does
- * not parse (certificates: every PEM CERTIFICATE block; ca-key.pem: an unencrypted private key).
- * Parsed in-process; no message quotes key material.
+ * What keeps a cacerts content from being a complete CA in the layout istiod reads from it
+ * (common/cacertsFormat: tls.crt, tls.key, ca.crt when tls.crt is there; else Istio's four files): a
+ * missing file, or one that does not parse (certificates: every PEM CERTIFICATE block; the key:
+ * an unencrypted private key). Parsed in-process; no message quotes key material.
  */
 export function incompleteCacerts(data: Readonly<Record<string, string>>): string[] {
     const problems: string[] = [];
-    const missing = CACERTS_FILES.filter((file) => (data[file] ?? "").trim() === "");
+    const keys: readonly string[] = formatIstiodReads(Object.keys(data)) === "tls" ? TLS_KEYS : CACERTS_FILES;
+    const missing = keys.filter((file) => (data[file] ?? "").trim() === "");
     if (missing.length > 0) {
         problems.push(`missing ${missing.join(", ")}`);
     }
-    for (const file of CACERTS_FILES.filter((f) => !missing.includes(f))) {
+    for (const file of keys.filter((f) => !missing.includes(f))) {
+        const isKey = file === "ca-key.pem" || file === "tls.key";
         try {
-            if (file === "ca-key.pem") {
+            if (isKey) {
                 createPrivateKey({ key: data[file], format: "pem" });
             } else {
                 parseCertificates(data[file], file);
             }
         } catch (err) {
             const reason = (err as Error).message;
-            problems.push(file === "ca-key.pem" ? `ca-key.pem does not parse as an unencrypted PEM private key (${reason})` : reason);
+            problems.push(isKey ? `${file} does not parse as an unencrypted PEM private key (${reason})` : reason);
         }
     }
     return problems;

@@ -24,6 +24,8 @@ interface DeploymentView {
 export interface ExistingSecret {
     name: string;
     resourceVersion?: string;
+    /** The Secret's type (Opaque, kubernetes.io/tls): immutable, it decides the layout cacerts keeps. */
+    type?: string;
     annotations?: Record<string, string>;
     /** File name -> decoded value (e.g. "root-cert.pem"). */
     data: Record<string, string>;
@@ -55,6 +57,7 @@ export const ISTIO_CA_SECRET = "istio-ca-secret";
 
 interface SecretView {
     kind?: string;
+    type?: string;
     metadata: { name: string; resourceVersion?: string; annotations?: Record<string, string> };
     data?: Record<string, string>;
     items?: SecretView[];
@@ -72,6 +75,7 @@ export async function readCaSecrets(kubectl: Kubectl, namespace: string): Promis
         const secret: ExistingSecret = {
             name: item.metadata.name,
             resourceVersion: item.metadata.resourceVersion,
+            type: item.type,
             annotations: item.metadata.annotations,
             data: Object.fromEntries(Object.entries(item.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")])),
         };

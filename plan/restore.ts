@@ -1,22 +1,18 @@
-// Rollback (istio-ca:restoreCacertsFrom): cacerts gets exactly the four files of a backup Secret
-// (steps/backupCacerts.ts makes them), read in memory before anything is registered and checked the way
-// istiod checks cacerts, so a bad backup is refused instead of breaking istiod.
+// Rollback (istio-ca:restoreCacertsFrom): cacerts gets exactly what istiod read from a backup Secret
+// (steps/backupCacerts.ts makes them; either layout, common/cacertsFormat), written in the layout cacerts has,
+// read in memory before anything is registered and checked the way istiod checks cacerts, so a
+// bad backup is refused instead of breaking istiod.
 import { createPrivateKey, KeyObject, X509Certificate } from "node:crypto";
 import { getSecret } from "../steps/backupCacerts";
 import { BACKUP_SELECTOR, incompleteCacerts } from "../common/cacertsFiles";
+import { CacertsFiles, filesOf, istiodView } from "../common/cacertsFormat";
 import type { Kubectl } from "../kube/kubectl";
 import { fingerprint, parseCertificates } from "../common/pem";
 import type { ExistingSecret } from "./clusterFacts";
 import { caExtensions } from "./rootMaterial";
 
-/** The four files a restore writes into cacerts. */
-export interface CacertsFiles {
-    caCertPem: string;
-    /** Plain here; the program wraps it in pulumi.secret at once. */
-    caKeyPem: string;
-    rootCertPem: string;
-    certChainPem: string;
-}
+/** The four files a restore writes into cacerts (in the layout cacerts has). */
+export type { CacertsFiles };
 
 /** Reads a Secret (cacerts, or a backup in istio-ca:backupNamespace), values decoded; undefined when it does not exist. */
 export async function readSecretFiles(kubectl: Kubectl, namespace: string, name: string): Promise<ExistingSecret | undefined> {
@@ -27,6 +23,7 @@ export async function readSecretFiles(kubectl: Kubectl, namespace: string, name:
     return {
         name: secret.metadata.name,
         resourceVersion: secret.metadata.resourceVersion,
+        type: secret.type,
         data: Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")])),
     };
 }
@@ -46,13 +43,15 @@ const issues = (issuer: X509Certificate, cert: X509Certificate): boolean => cert
 /**
  * What stops a content from being served as cacerts: the four files present and parsing, ca-key.pem
  * the key of ca-cert.pem, ca-cert.pem a CA valid now, cert-chain.pem starting with ca-cert.pem and
- * verifying, link by link, to a root of root-cert.pem.
+ * verifying, link by link, to a root of root-cert.pem. A kubernetes.io/tls content is checked as
+ * istiod reads it (tls.crt as ca-cert.pem, tls.key as ca-key.pem, ca.crt as root-cert.pem).
  */
-export function cacertsContentProblems(data: Readonly<Record<string, string>>, now = new Date()): string[] {
-    const incomplete = incompleteCacerts(data);
+export function cacertsContentProblems(content: Readonly<Record<string, string>>, now = new Date()): string[] {
+    const incomplete = incompleteCacerts(content);
     if (incomplete.length > 0) {
         return incomplete;
     }
+    const data = istiodView(content).files;
     const problems: string[] = [];
     const caCert = parseCertificates(data["ca-cert.pem"], "ca-cert.pem")[0];
     const key: KeyObject = createPrivateKey({ key: data["ca-key.pem"], format: "pem" });
@@ -102,13 +101,10 @@ export function restoreSource(name: string, namespace: string, source: ExistingS
             "or remove istio-ca:restoreCacertsFrom to serve the generated material");
     }
     const problems = cacertsContentProblems(source.data, now);
+    const view = istiodView(source.data);
     if (problems.length > 0) {
-        throw new Error(`${what} cannot be restored into cacerts (istiod would refuse it):\n  - ${problems.join("\n  - ")}`);
+        const layout = view.format === "tls" ? " (kubernetes.io/tls layout, read as istiod does: tls.crt as ca-cert.pem, tls.key as ca-key.pem, ca.crt as root-cert.pem)" : "";
+        throw new Error(`${what} cannot be restored into cacerts (istiod would refuse it)${layout}:\n  - ${problems.join("\n  - ")}`);
     }
-    return {
-        caCertPem: source.data["ca-cert.pem"],
-        caKeyPem: source.data["ca-key.pem"],
-        rootCertPem: source.data["root-cert.pem"],
-        certChainPem: source.data["cert-chain.pem"],
-    };
+    return filesOf(view.files);
 }

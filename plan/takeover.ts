@@ -2,15 +2,16 @@
 // another tool): the first `up` of a stack finds it in the cluster. Pure decisions, unit-tested:
 // the program logs the warnings and throws the refusal before it registers anything; the backup
 // step (steps/backupCacerts.ts) copies the existing content before cacerts changes.
-import { backupNameOf, incompleteCacerts, publicContentHash } from "../common/cacertsFiles";
+import { backupNameOf, incompleteCacerts, servedContentHashOf } from "../common/cacertsFiles";
+import { formatToWrite, istiodView, layoutKeys, staleKeys, TLS_SECRET_TYPE } from "../common/cacertsFormat";
 import { bundleFingerprints, formatFingerprint, parseCertificates, fingerprint } from "../common/pem";
 
 export interface TakeoverInput {
     namespace: string;
     /** Where the backup goes (istio-ca:backupNamespace); default: `namespace`. */
     backupNamespace?: string;
-    /** cacerts as the cluster holds it now (decoded files); undefined: there is none. */
-    existing?: { data: Readonly<Record<string, string>> };
+    /** cacerts as the cluster holds it now (type, annotations, decoded files); undefined: there is none. */
+    existing?: ExistingCacerts;
     /** The stack has a previous deployment: cacerts is already its own, nothing is taken over. */
     deployedBefore: boolean;
     /**
@@ -24,6 +25,16 @@ export interface TakeoverInput {
     /** istio-ca:replaceInvalidCacerts. */
     replaceInvalid: boolean;
 }
+
+/** cacerts as read from the cluster. */
+export interface ExistingCacerts {
+    type?: string;
+    annotations?: Readonly<Record<string, string>>;
+    data: Readonly<Record<string, string>>;
+}
+
+/** cert-manager's annotation on the Secrets it issues (the Certificate that owns it). */
+export const CERT_MANAGER_ANNOTATION = "cert-manager.io/certificate-name";
 
 export type TakeoverPlan =
     | { kind: "none" }
@@ -70,21 +81,51 @@ export function isRootSwap(existingBundlePem: string | undefined, newBundlePem: 
 }
 
 /** The loud warning of a root swap, with the exact commands to adopt the existing root instead. */
-export function rootSwapWarning(namespace: string, existing: Readonly<Record<string, string>>, what: string, newRootsSource: string): string {
+export function rootSwapWarning(namespace: string, data: Readonly<Record<string, string>>, what: string, newRootsSource: string): string {
+    const { format, files: existing } = istiodView(data);
+    const bundleKey = format === "tls" ? "ca.crt" : "root-cert.pem";
     const roots = rootsOf(existing["root-cert.pem"]) ?? [];
     const signing = chainRoot(existing["cert-chain.pem"]);
     const several = roots.length > 1
-        ? `\n(root-cert.pem holds ${roots.length} roots and istio-ca:rootCertPem takes exactly one: keep only the root cert-chain.pem ends with${signing ? `, SHA-256 ${formatFingerprint(signing)}` : ""}.)`
+        ? `\n(${bundleKey} holds ${roots.length} roots and istio-ca:rootCertPem takes exactly one: keep only the root ${format === "tls" ? "that issued tls.crt" : "cert-chain.pem ends with"}${signing ? `, SHA-256 ${formatFingerprint(signing)}` : ""}.)`
         : "";
     return `ROOT SWAP: ${what} replaces the trust of Secret ${namespace}/cacerts (root(s) SHA-256 ${fps(roots)}) with ${newRootsSource}, ` +
         "which share none of them. mTLS between workloads holding certificates of the old root and of the new one BREAKS until every " +
         "workload has restarted (this up restarts them, but the mesh is disrupted while it does).\n" +
         "To adopt the existing root instead (no swap: the mesh keeps trusting it and only the intermediate changes), give this stack " +
         "that root and its private key, then preview again:\n" +
-        `  kubectl get secret cacerts -n ${namespace} -o jsonpath='{.data.root-cert\\.pem}' | base64 -d | pulumi config set istio-ca:rootCertPem\n` +
+        `  kubectl get secret cacerts -n ${namespace} -o jsonpath='{.data.${bundleKey.replace(".", "\\.")}}' | base64 -d | pulumi config set istio-ca:rootCertPem\n` +
         "  pulumi config set --secret istio-ca:rootKeyPem < root-key.pem\n" +
         "(root-key.pem: the existing root's private key; the cluster does not hold it: take it from where that root was made, " +
         `e.g. Istio's tools/certs Makefile output root-key.pem)${several}`;
+}
+
+/**
+ * How this stack writes into the cacerts it finds (common/cacertsFormat): in the layout istiod reads
+ * from it, keeping the type (immutable); keys of the other layout are removed after the backup
+ * (steps/backupCacerts.ts); a Secret cert-manager issued must not be re-issued over this stack's material.
+ */
+export function layoutWarnings(namespace: string, existing: ExistingCacerts): string[] {
+    const format = formatToWrite(existing);
+    const warnings: string[] = [];
+    if (format === "tls") {
+        const why = existing.type === TLS_SECRET_TYPE ? `is of type ${TLS_SECRET_TYPE}` : `is of type ${existing.type ?? "Opaque"} but holds tls.crt`;
+        warnings.push(`LAYOUT: Secret ${namespace}/cacerts ${why}, so istiod reads its CA from tls.crt (signing certificate), tls.key and ca.crt ` +
+            `(trust bundle). This stack keeps that layout and the Secret's type: its intermediate goes to tls.crt, its key to tls.key and ` +
+            "every root it trusts (each phase of a root rotation) to ca.crt.");
+    }
+    const stale = staleKeys(format, Object.keys(existing.data));
+    if (stale.length > 0) {
+        warnings.push(`STALE KEYS: Secret ${namespace}/cacerts also holds ${stale.join(", ")}, which istiod ignores ` +
+            `(${format === "tls" ? "tls.crt is there" : "there is no tls.crt"}) and which would decide what it reads once tls.crt is added or removed. ` +
+            `This up REMOVES them from cacerts right after the backup (which keeps them), before writing ${layoutKeys(format)}.`);
+    }
+    const certificate = existing.annotations?.[CERT_MANAGER_ANNOTATION];
+    if (certificate) {
+        warnings.push(`CERT-MANAGER: Secret ${namespace}/cacerts was issued by cert-manager (Certificate ${certificate}). Stop cert-manager ` +
+            "from managing it before this up (README: Meshes whose cacerts cert-manager issued), or it re-issues cacerts over this stack's material.");
+    }
+    return warnings;
 }
 
 /** What the first `up` of a stack does about an existing cacerts. */
@@ -96,10 +137,11 @@ export function planTakeover(input: TakeoverInput): TakeoverPlan {
     const backupNs = input.backupNamespace ?? namespace;
     const backup = backupNameOf(existing.data);
     const problems = incompleteCacerts(existing.data);
+    const what = istiodView(existing.data).format === "tls" ? "a complete CA in the kubernetes.io/tls layout istiod reads from it (tls.crt, tls.key, ca.crt)" : "a complete Istio CA";
     if (problems.length > 0 && !input.replaceInvalid) {
         return {
             kind: "refuse",
-            message: `Secret ${namespace}/cacerts exists but is not a complete Istio CA, so this stack does not take it over: ${problems.join("; ")}. ` +
+            message: `Secret ${namespace}/cacerts exists but is not ${what}, so this stack does not take it over: ${problems.join("; ")}. ` +
                 "(istiod 1.27+ does not start with an incomplete cacerts either.) To proceed, either back it up and delete it yourself:\n" +
                 `  kubectl get secret cacerts -n ${namespace} -o yaml > cacerts-before-istio-ca.yaml && kubectl delete secret cacerts -n ${namespace}\n` +
                 `or let this stack back it up (as Secret ${backupNs}/${backup}) and replace it:\n` +
@@ -111,9 +153,10 @@ export function planTakeover(input: TakeoverInput): TakeoverPlan {
         `Secret ${backupNs}/${backup} (a copy made with kubectl: not managed by Pulumi, never deleted by pulumi destroy; ` +
         "pruned by a later up beyond istio-ca:keepBackups), " +
         "then manages cacerts in place (same Secret, updated) with this stack's material." +
-        (problems.length > 0 ? ` It is not a complete Istio CA (${problems.join("; ")}): it is replaced as istio-ca:replaceInvalidCacerts asks.` : ""),
+        (problems.length > 0 ? ` It is not ${what} (${problems.join("; ")}): it is replaced as istio-ca:replaceInvalidCacerts asks.` : ""),
+        ...layoutWarnings(namespace, existing),
     ];
-    const rootSwap = isRootSwap(existing.data["root-cert.pem"], input.newTrustBundlePem);
+    const rootSwap = isRootSwap(istiodView(existing.data).files["root-cert.pem"], input.newTrustBundlePem);
     if (rootSwap === true) {
         warnings.push(rootSwapWarning(namespace, existing.data, "this takeover", input.newRootsSource));
     } else if (rootSwap === false) {
@@ -131,7 +174,7 @@ export interface DriftInput {
     /** Where the backup goes (istio-ca:backupNamespace); default: `namespace`. */
     backupNamespace?: string;
     /** cacerts as the cluster holds it now. */
-    existing?: { data: Readonly<Record<string, string>>; annotations?: Readonly<Record<string, string>> };
+    existing?: ExistingCacerts;
     /** Stack output cacertsContentHash of the last deployment whose gates passed. */
     recordedHash?: string;
     /** istio-ca:overwriteChangedCacerts. */
@@ -144,9 +187,6 @@ export type DriftPlan =
     | { kind: "overwrite"; servedHash: string; backup: string; warning: string }
     | { kind: "refuse"; message: string };
 
-const servedHashOf = (data: Readonly<Record<string, string>>): string =>
-    publicContentHash({ caCertPem: data["ca-cert.pem"] ?? "", rootCertPem: data["root-cert.pem"] ?? "", certChainPem: data["cert-chain.pem"] ?? "" });
-
 /**
  * A deployed stack finds cacerts with other content than it recorded (and than its last apply
  * wrote, the annotation: an up whose gates failed applied content it did not record): someone
@@ -158,21 +198,23 @@ export function planServedDrift(input: DriftInput): DriftPlan {
     if (!existing || recordedHash === undefined) {
         return { kind: "none" };
     }
-    const servedHash = servedHashOf(existing.data);
+    // What istiod reads, in either layout: a tls.crt added next to ca-cert.pem & co. is a change.
+    const servedHash = servedContentHashOf(existing.data);
     if (servedHash === recordedHash || existing.annotations?.[APPLIED_HASH_ANNOTATION] === servedHash) {
         return { kind: "none" };
     }
     const backup = backupNameOf(existing.data);
-    const roots = rootsOf(existing.data["root-cert.pem"]);
+    const roots = rootsOf(istiodView(existing.data).files["root-cert.pem"]);
     const what = `Secret ${namespace}/cacerts changed outside this stack since its last up (content hash ${servedHash}, ` +
         `roots SHA-256 ${roots ? fps(roots) : "unparsable"}; the stack recorded ${recordedHash}, stack output cacertsContentHash): ` +
         "edited or restored by someone else";
+    const layout = layoutWarnings(namespace, existing).map((w) => `\n${w}`).join("");
     if (!input.overwrite) {
         return {
             kind: "refuse",
             message: `${what}. This up would overwrite it; refusing to do so blindly. Look at it first ` +
                 `(kubectl get secret cacerts -n ${namespace} -o yaml). To overwrite it with this stack's content, ` +
-                `\`pulumi config set istio-ca:overwriteChangedCacerts true\`: the up first backs it up as Secret ${backupNs}/${backup}.`,
+                `\`pulumi config set istio-ca:overwriteChangedCacerts true\`: the up first backs it up as Secret ${backupNs}/${backup}.${layout}`,
         };
     }
     return {
@@ -180,6 +222,6 @@ export function planServedDrift(input: DriftInput): DriftPlan {
         servedHash,
         backup,
         warning: `OVERWRITE (istio-ca:overwriteChangedCacerts): ${what}. This up backs it up as Secret ${backupNs}/${backup}, then overwrites ` +
-            "it with this stack's content. The restart steps re-run only if this stack's own content changes. Remove istio-ca:overwriteChangedCacerts after this up.",
+            "it with this stack's content. The restart steps re-run only if this stack's own content changes. Remove istio-ca:overwriteChangedCacerts after this up." + layout,
     };
 }

@@ -13,7 +13,7 @@ import { CacertsSecret } from "../components/cacerts/cacertsSecret";
 import { CacertsBackup } from "../components/cacerts/cacertsBackup";
 import { clusterProvider } from "../components/clusterProvider";
 import { IstioCaConfig, loadConfig, SELF_SIGNED_GENERATION } from "../plan/config";
-import { RestoredFrom, servedContentHash, ServedCacerts } from "../components/cacerts/existingCacerts";
+import { cacertsLayout, RestoredFrom, servedContentHash, ServedCacerts } from "../components/cacerts/existingCacerts";
 import { IntermediateCa } from "../components/pki/intermediateCa";
 import { MeshRollout, stepStackDir } from "../components/rollout/meshRollout";
 import { generatedRoots, RootGeneration } from "../components/pki/roots";
@@ -104,10 +104,13 @@ function writeCacerts(config: IstioCaConfig, change: Change, pki: Pki): { secret
         { caCertPem: signer.certPem, caKeyPem: signer.privateKeyPem, rootCertPem: pki.trustBundlePem, certChainPem: signer.certChainPem };
     // Runs whenever cacerts gets new content (first up, rotation, restore), before it changes;
     // and before a changed cacerts is overwritten (istio-ca:overwriteChangedCacerts).
-    const backup = new CacertsBackup("backup", { config, newContentHash: servedContentHash(served), overwrites: change.overwrite });
+    // Written in the layout istiod reads from the Secret there (Istio's files or kubernetes.io/tls).
+    const layout = cacertsLayout(change.cluster);
+    const backup = new CacertsBackup("backup", { config, newContentHash: servedContentHash(served, layout.format), overwrites: change.overwrite });
     const secret = new CacertsSecret("cacerts", {
         namespace: config.istioNamespace,
         ...served,
+        ...layout,
         overwrites: change.overwrite,
     }, { provider: clusterProvider(config), dependsOn: [backup.command] });
     return { secret, served };

@@ -8,7 +8,8 @@
 // on a command line or in a log.
 import { ToolError } from "../kube/kubectl";
 import type { Kubectl } from "../kube/kubectl";
-import { BACKUP_LABELS, BACKUP_PREFIX, CACERTS, BACKUP_SELECTOR, backupName, cacertsFingerprint, publicContentHash } from "../common/cacertsFiles";
+import { BACKUP_LABELS, BACKUP_PREFIX, BACKUP_SELECTOR, backupName, CACERTS, cacertsFingerprint, servedContentHashOf } from "../common/cacertsFiles";
+import { formatToWrite, layoutKeys, staleKeys } from "../common/cacertsFormat";
 import { StepFailure } from "./stepContext";
 
 export const ANNOTATION_BACKED_UP_AT = "istio-ca/backed-up-at";
@@ -35,6 +36,8 @@ export interface BackupResult {
     pruned: string[];
     /** How many were deleted (more than `pruned` lists after keepBackups was lowered a lot). */
     prunedCount: number;
+    /** Keys of the layout istiod does not read, removed from cacerts after the backup (common/cacertsFormat). */
+    removedKeys?: string[];
     /** One line for a person. */
     summary: string;
 }
@@ -46,7 +49,7 @@ const decoded = (data: Record<string, string>): Record<string, Buffer> =>
 export function backupManifest(source: SecretObject, namespace: string, now: Date): object {
     const data = source.data ?? {};
     const files = decoded(data);
-    const text = (name: string): string => files[name]?.toString("utf8") ?? "";
+    const text = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, v.toString("utf8")]));
     return {
         apiVersion: "v1",
         kind: "Secret",
@@ -56,7 +59,8 @@ export function backupManifest(source: SecretObject, namespace: string, now: Dat
             labels: { ...BACKUP_LABELS },
             annotations: {
                 [ANNOTATION_BACKED_UP_AT]: now.toISOString(),
-                [ANNOTATION_CONTENT_HASH]: publicContentHash({ caCertPem: text("ca-cert.pem"), rootCertPem: text("root-cert.pem"), certChainPem: text("cert-chain.pem") }),
+                // Of what istiod read, in either layout (the type and keys are kept as found).
+                [ANNOTATION_CONTENT_HASH]: servedContentHashOf(text),
                 [ANNOTATION_SOURCE]: `${namespace}/${source.metadata.name} uid ${source.metadata.uid ?? "?"} resourceVersion ${source.metadata.resourceVersion ?? "?"}`,
             },
         },
@@ -101,8 +105,10 @@ export async function backupCacerts(ctx: BackupContext): Promise<BackupResult> {
         log(`no Secret ${namespace}/${CACERTS} yet`);
         return { created: false, pruned: [], prunedCount: 0, summary: "no cacerts to back up" };
     }
-    const taken = await takeBackup(ctx, current);
-    log(taken.summary);
+    const backedUp = await takeBackup(ctx, current);
+    log(backedUp.summary);
+    const removed = await removeStaleKeys(ctx, current);
+    const taken = removed ? { ...backedUp, removedKeys: removed.keys, summary: `${backedUp.summary}; ${removed.summary}` } : backedUp;
     const all = await pruneBackups(ctx, [taken.backup, ctx.restoreFrom]);
     // The summary is one stdout line: a bounded number of names, whatever was deleted.
     const pruned = all.slice(0, PRUNED_NAMED);
@@ -116,6 +122,30 @@ export async function backupCacerts(ctx: BackupContext): Promise<BackupResult> {
     return { ...taken, pruned, prunedCount: all.length, summary };
 }
 
+
+/**
+ * Removes the keys of the layout istiod does not read (common/cacertsFormat staleKeys) from cacerts,
+ * once backed up: ca-cert.pem & co. next to tls.crt, tls.key / ca.crt without it. istiod ignores
+ * them now (it reads tls.* exactly when tls.crt exists), so removing them changes nothing it
+ * serves; left in place, they would decide what it reads once another tool adds or removes
+ * tls.crt, and the stack's apply cannot remove keys another tool wrote. The patch names keys and
+ * the resourceVersion read: no key material, and nothing removed from a Secret changed meanwhile.
+ */
+async function removeStaleKeys(ctx: BackupContext, current: SecretObject): Promise<{ keys: string[]; summary: string } | undefined> {
+    const format = formatToWrite({ type: current.type, data: current.data ?? {} });
+    const stale = staleKeys(format, Object.keys(current.data ?? {}));
+    if (stale.length === 0) {
+        return undefined;
+    }
+    const patch = [
+        { op: "test", path: "/metadata/resourceVersion", value: current.metadata.resourceVersion },
+        ...stale.map((key) => ({ op: "remove", path: `/data/${key.replace(/~/g, "~0").replace(/\//g, "~1")}` })),
+    ];
+    await ctx.kubectl.run(["patch", "secret", CACERTS, "-n", ctx.namespace, "--type=json", "-p", JSON.stringify(patch), "-o", "name"]);
+    const summary = `removed ${stale.join(", ")} from ${ctx.namespace}/${CACERTS}: istiod reads ${layoutKeys(format)} from it and ignores them`;
+    ctx.log(summary);
+    return { keys: stale, summary };
+}
 
 const isNamespaceMissing = (err: unknown, namespace: string): boolean =>
     err instanceof ToolError && err.message.includes(`namespaces "${namespace}" not found`);

@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { createHash } from "node:crypto";
-import { publicContentHash } from "../../common/cacertsFiles";
+import { publicContentHash, writtenContentHash } from "../../common/cacertsFiles";
+import { CacertsFormat, publicKeysOf } from "../../common/cacertsFormat";
 import { APPLIED_HASH_ANNOTATION } from "../../plan/takeover";
 
 export interface CacertsSecretArgs {
@@ -16,6 +17,21 @@ export interface CacertsSecretArgs {
     certChainPem: pulumi.Input<string>;
     /** Content hash of a changed cacerts this up overwrites (istio-ca:overwriteChangedCacerts). */
     overwrites?: string;
+    /** The layout written (common/cacertsFormat formatToWrite: the one istiod reads from the existing cacerts). */
+    format: CacertsFormat;
+    /** The existing Secret's type (immutable): kept. Default Opaque. */
+    secretType?: string;
+}
+
+/** The Secret's data in the layout: the four files, or tls.crt / tls.key / ca.crt (the key wrapped secret). */
+function secretData(args: CacertsSecretArgs): Record<string, pulumi.Input<string>> {
+    const key = pulumi.secret(args.caKeyPem);
+    if (args.format === "istio") {
+        return { "ca-cert.pem": args.caCertPem, "ca-key.pem": key, "root-cert.pem": args.rootCertPem, "cert-chain.pem": args.certChainPem };
+    }
+    const tlsCrt = pulumi.all([args.caCertPem, args.rootCertPem, args.certChainPem])
+        .apply(([caCertPem, rootCertPem, certChainPem]) => publicKeysOf("tls", { caCertPem, rootCertPem, certChainPem })["tls.crt"]);
+    return { "tls.crt": tlsCrt, "tls.key": key, "ca.crt": args.rootCertPem };
 }
 
 // The hash that stands for the Secret's content (public parts only); shared with the backup step.
@@ -29,7 +45,7 @@ export function sha256(value: string): string {
 /** The `cacerts` Secret istiod reads, updated in place on every rotation. */
 export class CacertsSecret extends pulumi.ComponentResource {
     public readonly secret: k8s.core.v1.Secret;
-    /** sha256 over the public parts (see publicContentHash). */
+    /** sha256 over the public parts as istiod reads them once written (see writtenContentHash). */
     public readonly contentHash: pulumi.Output<string>;
     /** sha256 of root-cert.pem: changes when the trust bundle does. */
     public readonly trustBundleHash: pulumi.Output<string>;
@@ -40,7 +56,7 @@ export class CacertsSecret extends pulumi.ComponentResource {
         super("istio-ca:k8s:CacertsSecret", name, {}, opts);
         this.contentHash = pulumi
             .all([args.caCertPem, args.rootCertPem, args.certChainPem])
-            .apply(([caCertPem, rootCertPem, certChainPem]) => publicContentHash({ caCertPem, rootCertPem, certChainPem }));
+            .apply(([caCertPem, rootCertPem, certChainPem]) => writtenContentHash(args.format, { caCertPem, rootCertPem, certChainPem }));
 
         this.secret = new k8s.core.v1.Secret(`${name}-secret`, {
             metadata: {
@@ -58,13 +74,9 @@ export class CacertsSecret extends pulumi.ComponentResource {
                     ...(args.overwrites ? { "istio-ca/overwrote-content-hash": args.overwrites } : {}),
                 },
             },
-            type: "Opaque",
-            stringData: {
-                "ca-cert.pem": args.caCertPem,
-                "ca-key.pem": pulumi.secret(args.caKeyPem),
-                "root-cert.pem": args.rootCertPem,
-                "cert-chain.pem": args.certChainPem,
-            },
+            // A Secret's type is immutable: a kubernetes.io/tls cacerts (cert-manager's) stays one.
+            type: args.secretType ?? "Opaque",
+            stringData: secretData(args),
         }, {
             parent: this,
             // A component's dependsOn does not reach its children: the Secret itself waits (for

@@ -1,7 +1,8 @@
 // What the program does about the cacerts it finds, decided before anything is registered: a
 // takeover (a cacerts this stack did not make) and a restore (istio-ca:restoreCacertsFrom).
 import * as pulumi from "@pulumi/pulumi";
-import { publicContentHash } from "../../common/cacertsFiles";
+import { writtenContentHash } from "../../common/cacertsFiles";
+import { CacertsFormat, formatToWrite, istiodView } from "../../common/cacertsFormat";
 import { splitCertificates } from "../../common/pem";
 import type { ClusterFacts } from "../../plan/clusterFacts";
 import { PreflightError } from "../../plan/clusterFacts";
@@ -48,7 +49,7 @@ export function restoreFromBackup(config: IstioCaConfig, cluster: ClusterFacts):
     const files: CacertsFiles = restoreSource(name, config.backupNamespace, cluster.restoreSource, cluster.where);
     pulumi.log.warn(`ROLLBACK: cacerts gets the four files of Secret ${config.backupNamespace}/${name} (istio-ca:restoreCacertsFrom), in place; ` +
         "the generated roots and intermediate stay in the state, unused. Remove istio-ca:restoreCacertsFrom to serve them again.");
-    if (cluster.cacerts && isRootSwap(cluster.cacerts.data["root-cert.pem"], files.rootCertPem) === true) {
+    if (cluster.cacerts && isRootSwap(istiodView(cluster.cacerts.data).files["root-cert.pem"], files.rootCertPem) === true) {
         pulumi.log.warn(rootSwapWarning(config.istioNamespace, cluster.cacerts.data, "this restore", `the roots of ${name}`));
     }
     return {
@@ -93,10 +94,18 @@ export function announceTakeover(config: IstioCaConfig, cluster: ClusterFacts, d
     }
 }
 
-/** publicContentHash of what cacerts is about to hold: the trigger of the backup step. */
-export function servedContentHash(served: ServedCacerts): pulumi.Output<string> {
+/** The content hash of what cacerts is about to hold, in its layout: the trigger of the backup step. */
+export function servedContentHash(served: ServedCacerts, format: CacertsFormat): pulumi.Output<string> {
     return pulumi.all([served.caCertPem, served.rootCertPem, served.certChainPem])
-        .apply(([caCertPem, rootCertPem, certChainPem]) => publicContentHash({ caCertPem, rootCertPem, certChainPem }));
+        .apply(([caCertPem, rootCertPem, certChainPem]) => writtenContentHash(format, { caCertPem, rootCertPem, certChainPem }));
+}
+
+/**
+ * How cacerts is written: in the layout istiod reads from the one there is (common/cacertsFormat),
+ * with its type kept (immutable). Without one: Istio's layout, Opaque.
+ */
+export function cacertsLayout(cluster: ClusterFacts): { format: CacertsFormat; secretType: string } {
+    return { format: formatToWrite(cluster.cacerts), secretType: cluster.cacerts?.type ?? "Opaque" };
 }
 
 /**

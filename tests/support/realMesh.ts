@@ -7,6 +7,7 @@ import type { WorkloadCertificate } from "../harness/meshAgents";
 import { readSecret } from "./localCluster";
 import { failedHandshakes, workloadsNotIssuedBy, workloadsNotVerifiedBy } from "./meshChecks";
 import { bundleFingerprints } from "../../common/pem";
+import { istiodView } from "../../common/cacertsFormat";
 
 /** `pod.namespace` of every running, not terminating, pod with a sidecar. */
 async function meshPods(cluster: Cluster): Promise<string[]> {
@@ -41,7 +42,8 @@ export async function liveCertificates(cluster: Cluster, istio: RealIstio, timeo
 export async function assertMeshTook(cluster: Cluster, istio: RealIstio, what: string, before: WorkloadCertificate[]): Promise<WorkloadCertificate[]> {
     istio.istiod.assertHealthy();
     assert.deepEqual(istio.istiod.currentRefusals(), [], `${what}: the istiod serving now refused no cacerts`);
-    const cacerts = (await readSecret(cluster, "cacerts"))!;
+    // What istiod reads from cacerts, in either layout (tls.crt / ca.crt when tls.crt is there).
+    const cacerts = { data: istiodView((await readSecret(cluster, "cacerts"))!.data).files };
     const bundle = bundleFingerprints(cacerts.data["root-cert.pem"], "cacerts root-cert.pem");
     for (const ns of ["istio-system", "bookinfo", "payments", "canary", "plain", "default"]) {
         const published = (await cluster.kubectl(["get", "configmap", "istio-ca-root-cert", "-n", ns, "-o", "jsonpath={.data.root-cert\\.pem}"])).stdout;

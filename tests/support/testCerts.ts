@@ -91,3 +91,13 @@ export function handMadeCacerts(root: TestCa = selfSignedCa("Hand Root")): { roo
         },
     };
 }
+
+/**
+ * A cacerts as cert-manager lays it out (a Certificate with isCA: true, secretName cacerts, issued
+ * by a CA Issuer): Secret type kubernetes.io/tls, the intermediate in tls.crt, its key in tls.key,
+ * the issuing root in ca.crt.
+ */
+export function certManagerCacerts(root: TestCa = selfSignedCa("cert-manager Root")): { root: TestCa; intermediate: TestCa; files: Record<string, string> } {
+    const intermediate = issuedBy(root, "/O=Istio/CN=Intermediate CA/L=cert-manager");
+    return { root, intermediate, files: { "tls.crt": intermediate.certPem, "tls.key": intermediate.keyPem, "ca.crt": root.certPem } };
+}

@@ -8,10 +8,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { clusterFacts, isSecret, promiseOf, runCapturing, setupMocks } from "../support/mocks";
 import type { ClusterFacts } from "../../plan/clusterFacts";
 import { ConfigError, parseConfig } from "../../plan/config";
-import { backupNameOf, publicContentHash } from "../../common/cacertsFiles";
+import { backupNameOf, publicContentHash, servedContentHashOf } from "../../common/cacertsFiles";
 import { bundleFingerprints, formatFingerprint } from "../../common/pem";
 import { TrustState } from "../../plan/rotation";
-import { handMadeCacerts, selfSignedCa } from "../support/testCerts";
+import { planServedDrift } from "../../plan/takeover";
+import { certManagerCacerts, handMadeCacerts, selfSignedCa } from "../support/testCerts";
 
 const world = setupMocks({});
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -147,4 +148,22 @@ test("istio-ca:restoreCacertsFrom must be a Secret name; replaceInvalidCacerts a
 
 test("istio-ca:restoreCacertsFrom cannot name cacerts itself", () => {
     assert.throws(() => parseConfig((k) => ({ clusterName: "c", restoreCacertsFrom: "cacerts" } as Record<string, string>)[k]), /istio-ca:restoreCacertsFrom must name a backup/);
+});
+
+test("first up over a cert-manager cacerts: the Secret keeps its type and gets tls.crt / tls.key / ca.crt, the key secret, hashes as read back", async () => {
+    const existing = certManagerCacerts().files;
+    const r = await deploy({}, undefined, clusterFacts({ cacerts: { name: "cacerts", type: "kubernetes.io/tls", data: existing } }));
+    assert.equal(r.error, undefined);
+    assert.match(r.warnings.join("\n"), /LAYOUT: Secret istio-system\/cacerts is of type kubernetes\.io\/tls/);
+    const secret = r.named(SECRET, "cacerts-secret")!;
+    assert.equal(secret.inputs.type, "kubernetes.io/tls");
+    const data = await promiseOf(secret.inputs.stringData) as Record<string, string>;
+    assert.deepEqual(Object.keys(data).sort(), ["ca.crt", "tls.crt", "tls.key"]);
+    assert.equal(await isSecret(pulumi.output((secret.inputs.stringData as Record<string, pulumi.Output<string>>)["tls.key"])), true, "tls.key stays secret");
+    assert.equal(bundleFingerprints(data["tls.crt"], "tls.crt").length, 1, "tls.crt: the intermediate alone");
+    const hash = servedContentHashOf(data);
+    assert.equal(await promiseOf(r.outputs!.cacertsContentHash), hash, "the recorded hash is the one the drift check reads back");
+    assert.deepEqual(await promiseOf(r.named(COMMAND, "backup-cacerts")!.inputs.triggers), [hash]);
+    // The next run finds what it wrote: no drift.
+    assert.equal(planServedDrift({ namespace: "istio-system", existing: { type: "kubernetes.io/tls", data }, recordedHash: hash, overwrite: false }).kind, "none");
 });
