@@ -14,3 +14,9 @@ export function sameSet(a: readonly number[], b: readonly number[]): boolean {
 export function isGeneration(n: unknown): n is number {
     return typeof n === "number" && Number.isInteger(n) && n >= 0;
 }
+
+/** How outputs and records key a root generation (`v1`, `v2`): trustedRoots, recordedRoots, a root stack's roots. */
+export const generationKey = (generation: number): string => `v${generation}`;
+
+/** The generation of a `v<N>` key (NaN for another key). */
+export const generationOfKey = (key: string): number => (/^v\d+$/.test(key) ? Number(key.slice(1)) : NaN);

@@ -7,6 +7,7 @@
 import { X509Certificate } from "node:crypto";
 import type { KeySpec } from "./config";
 import { fingerprint, formatFingerprint } from "../common/pem";
+import { generationKey } from "./generations";
 
 /** One generation as a deployment recorded it. */
 export interface RecordedRoot {
@@ -56,7 +57,7 @@ export interface RootChange {
 /** The roots (known before anything is applied) whose certificate differs from the record for the same generation. */
 export function changedRoots(record: RootRecord | undefined, next: { generation: number; certPem: string; source: string }[]): RootChange[] {
     return next.flatMap(({ generation, certPem, source }) => {
-        const recorded = record?.[`v${generation}`];
+        const recorded = record?.[generationKey(generation)];
         const now = recordedRoot(certPem);
         return recorded && recorded.sha256Fingerprint !== now.sha256Fingerprint ? [{ generation, recorded, next: now, source }] : [];
     });

@@ -9,6 +9,7 @@ import { classifyTransition, Transition, TrustState } from "../plan/rotation";
 import { changedRoots, rootChangeRefusal, rootChangeWarning, RootRecord, SWAP_OPTION } from "../plan/rootRecord";
 import { announceTakeover, checkServedCacerts, restoreFromBackup } from "../components/cacerts/existingCacerts";
 import { externalRoots, RootGeneration, selfSignedRoot } from "../components/pki/roots";
+import { generationOfKey } from "../plan/generations";
 import { ProgramEnvironment } from "./environment";
 
 export interface Change {
@@ -131,7 +132,7 @@ function checkRecordedRoots(config: IstioCaConfig, record: RootRecord | undefine
         return;
     }
     if (!config.allowImmediateRootSwap) {
-        const newest = Math.max(...config.trustedKeyVersions, ...Object.keys(record ?? {}).map((k) => Number(k.slice(1))));
+        const newest = Math.max(...config.trustedKeyVersions, ...Object.keys(record ?? {}).map(generationOfKey).filter((g) => !Number.isNaN(g)));
         throw new Error(rootChangeRefusal(changes, newest + 1, config.rootSource.kind !== "external"));
     }
     pulumi.log.warn(rootChangeWarning(changes));

@@ -16,7 +16,8 @@ import { IstioCaConfig, loadConfig, SELF_SIGNED_GENERATION } from "../plan/confi
 import { cacertsLayout, RestoredFrom, servedContentHash, ServedCacerts } from "../components/cacerts/existingCacerts";
 import { IntermediateCa } from "../components/pki/intermediateCa";
 import { MeshRollout, stepStackDir } from "../components/rollout/meshRollout";
-import { generatedRoots, RootGeneration } from "../components/pki/roots";
+import { generatedRoots, RootGeneration, RootStackRoots } from "../components/pki/roots";
+import { generationKey } from "../plan/generations";
 import { CertificateSummary } from "../components/pki/summary";
 import { expiryContext, warnOnExpiry, watchedRoot } from "../components/expiry";
 import type { NamespacesSummary } from "../steps/stepRunner";
@@ -106,11 +107,13 @@ function writeCacerts(config: IstioCaConfig, change: Change, pki: Pki): { secret
     // and before a changed cacerts is overwritten (istio-ca:overwriteChangedCacerts).
     // Written in the layout istiod reads from the Secret there (Istio's files or kubernetes.io/tls).
     const layout = cacertsLayout(change.cluster);
-    const backup = new CacertsBackup("backup", { config, newContentHash: servedContentHash(served, layout.format), overwrites: change.overwrite });
+    const contentHash = servedContentHash(served, layout.format);
+    const backup = new CacertsBackup("backup", { config, newContentHash: contentHash, overwrites: change.overwrite });
     const secret = new CacertsSecret("cacerts", {
         namespace: config.istioNamespace,
         ...served,
         ...layout,
+        contentHash,
         overwrites: change.overwrite,
     }, { provider: clusterProvider(config), dependsOn: [backup.command] });
     return { secret, served };
@@ -132,7 +135,7 @@ function outputsOf(config: IstioCaConfig, change: Change, pki: Pki, cacerts: Cac
         signingRoot: signingSummary,
         trustedRoots: pulumi
             .all(rootSummaries)
-            .apply((summaries) => Object.fromEntries(summaries.map((s, i) => [`v${roots[i].generation}`, s]))),
+            .apply((summaries) => Object.fromEntries(summaries.map((s, i) => [generationKey(roots[i].generation), s]))),
         // Generation 0 signs directly: its summary (and warning) is the signing root's.
         intermediate: signingRoot.generation === SELF_SIGNED_GENERATION
             ? signingSummary
@@ -184,7 +187,7 @@ function signerFor(root: RootGeneration, config: IstioCaConfig): Signer {
 /** The recorded identity of every served root (fingerprint, key spec, validity of generated ones). */
 function rootRecordOf(roots: RootGeneration[]): pulumi.Output<RootRecord> {
     return pulumi.all(roots.map((r) => r.certPem)).apply((pems) =>
-        Object.fromEntries(pems.map((pem, i) => [`v${roots[i].generation}`, recordedRoot(pem, roots[i].validityHours)])));
+        Object.fromEntries(pems.map((pem, i) => [generationKey(roots[i].generation), recordedRoot(pem, roots[i].validityHours)])));
 }
 
 /**
@@ -199,9 +202,9 @@ export function rootStack(config: IstioCaConfig, record?: RootRecord): Record<st
         trustState: trustStateOf(config),
         recordedRoots: rootRecordOf(roots),
         trustedRoots: pulumi.all(roots.map((r) => warnOnExpiry(r.summary, watchedRoot(config, r.generation), expiryContext(config))))
-            .apply((summaries) => Object.fromEntries(summaries.map((s, i) => [`v${roots[i].generation}`, s]))),
+            .apply((summaries) => Object.fromEntries(summaries.map((s, i) => [generationKey(roots[i].generation), s]))),
         roots: pulumi.secret(pulumi.all(roots.map((r) => pulumi.all([r.certPem, r.privateKeyPem])))
-            .apply((pairs) => Object.fromEntries(pairs.map(([certPem, privateKeyPem], i) => [`v${roots[i].generation}`, { certPem, privateKeyPem }])))),
+            .apply((pairs): RootStackRoots => Object.fromEntries(pairs.map(([certPem, privateKeyPem], i) => [generationKey(roots[i].generation), { certPem, privateKeyPem }])))),
     };
 }
 

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { createHash } from "node:crypto";
-import { publicContentHash, writtenContentHash } from "../../common/cacertsFiles";
+import { publicContentHash } from "../../common/cacertsFiles";
 import { CacertsFormat, publicKeysOf } from "../../common/cacertsFormat";
 import { APPLIED_HASH_ANNOTATION } from "../../plan/takeover";
 
@@ -15,6 +15,8 @@ export interface CacertsSecretArgs {
     rootCertPem: pulumi.Input<string>;
     /** cert-chain.pem: intermediate, then its root. */
     certChainPem: pulumi.Input<string>;
+    /** sha256 over the public parts as istiod reads them once written (servedContentHash): the backup step gets the same. */
+    contentHash: pulumi.Input<string>;
     /** Content hash of a changed cacerts this up overwrites (istio-ca:overwriteChangedCacerts). */
     overwrites?: string;
     /** The layout written (common/cacertsFormat formatToWrite: the one istiod reads from the existing cacerts). */
@@ -54,9 +56,7 @@ export class CacertsSecret extends pulumi.ComponentResource {
 
     constructor(name: string, args: CacertsSecretArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-ca:k8s:CacertsSecret", name, {}, opts);
-        this.contentHash = pulumi
-            .all([args.caCertPem, args.rootCertPem, args.certChainPem])
-            .apply(([caCertPem, rootCertPem, certChainPem]) => writtenContentHash(args.format, { caCertPem, rootCertPem, certChainPem }));
+        this.contentHash = pulumi.output(args.contentHash);
 
         this.secret = new k8s.core.v1.Secret(`${name}-secret`, {
             metadata: {

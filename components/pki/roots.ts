@@ -3,6 +3,7 @@ import { validateRootMaterial } from "../../plan/rootMaterial";
 import { formatKeySpec, RootRecord, sameKeySpec } from "../../plan/rootRecord";
 import { ClusterFacts, ISTIO_CA_SECRET } from "../../plan/clusterFacts";
 import { IstioCaConfig, SELF_SIGNED_GENERATION } from "../../plan/config";
+import { generationKey } from "../../plan/generations";
 import { RootCa } from "./rootCa";
 import { certificateSummary, CertificateSummary } from "./summary";
 
@@ -36,7 +37,7 @@ export function managedGenerations(config: IstioCaConfig): number[] {
  */
 export function generatedRoots(config: IstioCaConfig, record?: RootRecord): RootCa[] {
     return managedGenerations(config).map((generation) => {
-        const recorded = record?.[`v${generation}`];
+        const recorded = record?.[generationKey(generation)];
         const key = recorded?.key ?? config.key;
         const validityHours = recorded?.validityHours ?? config.rootValidityHours;
         if (!sameKeySpec(key, config.key) || validityHours !== config.rootValidityHours) {
@@ -75,7 +76,7 @@ export async function externalRoots(config: IstioCaConfig, readRootStack: RootSt
             problems.push(`istio-ca:rootStack ${source.stack}: the stack has no output \`roots\` (does it exist, with istio-ca:role: root, and was \`pulumi up\` run on it?)`);
         } else {
             for (const generation of managedGenerations(config)) {
-                const root = exported[`v${generation}`];
+                const root = exported[generationKey(generation)];
                 if (!root) {
                     problems.push(`istio-ca:rootStack ${source.stack} has no root generation ${generation} (it has ${Object.keys(exported).join(", ") || "none"}): ` +
                         `add ${generation} to the root stack's istio-ca:trustedKeyVersions and run \`pulumi up\` on it first`);
