@@ -3,6 +3,8 @@
 // passphrase that encrypts its secrets (the CA keys) are theirs to choose, so the driver never
 // picks them: it says in one line what to set, in the order a person does it (README, Running it
 // against a cluster; `npm run ca -- --help`).
+import * as fs from "node:fs";
+import { fileBackendDir } from "./interrupted";
 
 /** The project's backend when PULUMI_BACKEND_URL is not set (Pulumi.yaml). */
 export const PROJECT_BACKEND = "file://./.pulumi-state";
@@ -36,4 +38,18 @@ export function missingStackProblem({ stack, env, hasStackFile }: MissingStack):
             `or ${PROJECT_BACKEND} for this checkout only`;
     }
     return undefined;
+}
+
+/** A file:// PULUMI_BACKEND_URL whose directory does not exist (the CLI's own error quotes its storage driver). */
+export function missingBackendDir(env: MissingStack["env"], projectRoot: string): string | undefined {
+    const dir = env.PULUMI_BACKEND_URL ? fileBackendDir(env.PULUMI_BACKEND_URL, projectRoot) : undefined;
+    return dir && !fs.existsSync(dir)
+        ? `PULUMI_BACKEND_URL ${env.PULUMI_BACKEND_URL} names directory ${dir}, which does not exist: create it (mkdir -p ${dir}) or correct the URL`
+        : undefined;
+}
+
+/** What the driver says after it created a stack. */
+export function stackCreated(stack: string, env: MissingStack["env"]): string {
+    const salt = isServiceBackend(env.PULUMI_BACKEND_URL) ? "" : ` (the file now also holds the stack's encryptionsalt: keep it with the file)`;
+    return `${stack}: created the stack on ${backendName(env)}, with the config of Pulumi.${stack}.yaml${salt}`;
 }

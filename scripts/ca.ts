@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs as parseCliArgs, promisify } from "node:util";
 import { describeFailure } from "../lib/cliErrors";
-import { backendName, missingStackProblem } from "../lib/firstRun";
+import { missingBackendDir, missingStackProblem, stackCreated } from "../lib/firstRun";
 import { fileBackendDir, pendingOperations, planRecovery, readStackLocks } from "../lib/interrupted";
 import { tolerateRefusalEchoes } from "../lib/refusal";
 import { formatTrustState, nextPhases, TrustState } from "../lib/rotation";
@@ -111,6 +111,10 @@ export function parseArgs(argv: string[]): CaOptions | "help" {
 /** Selects the stack; creates it when it does not exist and its Pulumi.<stack>.yaml does (lib/firstRun.ts). */
 async function openStack(name: string, opts: CaOptions): Promise<automation.Stack> {
     const env = { ...process.env, ...opts.envVars };
+    const noDir = missingBackendDir(env, PROJECT_ROOT);
+    if (noDir) {
+        throw new Error(noDir);
+    }
     if (!env.PULUMI_BACKEND_URL) {
         // Pulumi.yaml's default backend is a directory in the project: make sure it exists.
         fs.mkdirSync(path.join(PROJECT_ROOT, ".pulumi-state"), { recursive: true });
@@ -128,7 +132,7 @@ async function openStack(name: string, opts: CaOptions): Promise<automation.Stac
         throw new Error(problem);
     }
     const stack = await automation.Stack.create(name, workspace);
-    (opts.log ?? say)(`${name}: created the stack on ${backendName(env)}, with its config from Pulumi.${name}.yaml`);
+    (opts.log ?? say)(stackCreated(name, env));
     return stack;
 }
 
@@ -193,9 +197,22 @@ function summary(changes: Record<string, number> | undefined): string {
     return Object.entries(changes ?? {}).filter(([op]) => op !== "same").map(([op, n]) => `${n} ${op}`).join(", ") || "no changes";
 }
 
+/** Where a stack's engine output goes: opts.output, else stderr with every line prefixed by the stack name. */
+function engineOutput(stack: string, opts: CaOptions): (chunk: string) => void {
+    if (opts.output) {
+        return (chunk) => opts.output!(stack, chunk);
+    }
+    // The engine's output arrives in chunks of several lines, or of part of one.
+    let atLineStart = true;
+    return (chunk) => {
+        process.stderr.write(`${atLineStart ? `  ${stack} | ` : ""}${chunk.replace(/\n(?=[\s\S])/g, `\n  ${stack} | `)}`);
+        atLineStart = chunk.endsWith("\n");
+    };
+}
+
 /** Preview, then up, of one stack's current config; throws with the engine's message on failure. */
 async function previewAndUp(stack: automation.Stack, opts: CaOptions, label: string): Promise<void> {
-    const out = (line: string): void => (opts.output ?? ((s, l) => process.stderr.write(`  ${s} | ${l}`)))(stack.name, line);
+    const out = engineOutput(stack.name, opts);
     const preview = await stack.preview({ onOutput: out });
     say(`${stack.name}: ${label}: preview: ${summary(preview.changeSummary)}`);
     if (opts.command === "preview") {
@@ -246,7 +263,7 @@ async function recoverInterruptedUpdate(stack: automation.Stack, opts: CaOptions
         await stack.cancel();
     }
     if (plan.clearable.length > 0) {
-        const out = (line: string): void => (opts.output ?? ((s, l) => process.stderr.write(`  ${s} | ${l}`)))(stack.name, line);
+        const out = engineOutput(stack.name, opts);
         await stack.refresh({ clearPendingCreates: true, onOutput: out });
     }
     log(`${stack.name}: recovered from the interrupted update; this ${opts.command} finishes its job`);

@@ -1,8 +1,11 @@
 import { describe, it, test } from "node:test";
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { CommandError, StackNotFoundError } from "@pulumi/pulumi/automation";
 import { cliErrorLines, describeFailure } from "../../lib/cliErrors";
-import { missingStackProblem, PROJECT_BACKEND } from "../../lib/firstRun";
+import { missingBackendDir, missingStackProblem, PROJECT_BACKEND, stackCreated } from "../../lib/firstRun";
 import { defaultTarget, HELP, parseArgs } from "../../scripts/ca";
 
 const state = (keyVersion: number, trustedKeyVersions: number[]) => ({ keyVersion, trustedKeyVersions, intermediateVersion: 1 });
@@ -71,6 +74,26 @@ describe("a stack that does not exist yet", () => {
         const p = missingStackProblem({ stack: "east", env: { PULUMI_CONFIG_PASSPHRASE: "" }, hasStackFile: true });
         assert.match(p ?? "", /^to create stack east from Pulumi\.east\.yaml, export PULUMI_BACKEND_URL: where its state/);
         assert.ok(p?.includes(PROJECT_BACKEND), "names the checkout-local choice");
+    });
+
+    it("a file:// backend whose directory does not exist: says which directory, not the CLI's storage driver error", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "istio-ca-backend-"));
+        try {
+            assert.equal(missingBackendDir({ PULUMI_BACKEND_URL: `file://${dir}` }, "/project"), undefined);
+            assert.equal(missingBackendDir({ PULUMI_BACKEND_URL: "s3://bucket/x" }, "/project"), undefined);
+            assert.equal(missingBackendDir({}, "/project"), undefined, "Pulumi.yaml's default: the driver makes that directory");
+            assert.equal(missingBackendDir({ PULUMI_BACKEND_URL: `file://${dir}/nope` }, "/project"),
+                `PULUMI_BACKEND_URL file://${dir}/nope names directory ${dir}/nope, which does not exist: create it (mkdir -p ${dir}/nope) or correct the URL`);
+            assert.match(missingBackendDir({ PULUMI_BACKEND_URL: "file://./state" }, "/nonexistent-project") ?? "", /names directory \/nonexistent-project\/state,/, "relative to the project");
+        } finally {
+            fs.rmSync(dir, { recursive: true });
+        }
+    });
+
+    it("once created, the driver says so, where, and from which file", () => {
+        assert.equal(stackCreated("east", { PULUMI_BACKEND_URL: "s3://b/x" }),
+            "east: created the stack on s3://b/x, with the config of Pulumi.east.yaml (the file now also holds the stack's encryptionsalt: keep it with the file)");
+        assert.doesNotMatch(stackCreated("east", { PULUMI_BACKEND_URL: "https://api.pulumi.com" }), /encryptionsalt/);
     });
 
     it("every message is one line", () => {
