@@ -11,9 +11,14 @@ function cliStderr(message: string): string {
 
 const indentOf = (line: string): number => line.length - line.trimStart().length;
 
+const DIAGNOSTIC = /^\s*(error|warning|info|debug): /;
+/** The CLI's own summary of a failed run, said besides the errors that made it fail. */
+const GENERIC = /^error: (update|preview|refresh|destroy) failed$/;
+
 /**
- * The `error:` lines of the CLI's output, each with the more indented lines that continue it
- * (a refusal's detail lines), each block once, in order. Empty when there is none.
+ * The `error:` lines of the CLI's output, each with the lines that continue it (indented at least
+ * as deep, up to a blank line: a refusal's details, a failed step's output), each block once, in
+ * order, without the CLI's generic `error: update failed` when there is more. Empty when none.
  */
 export function cliErrorLines(message: string): string[] {
     const lines = cliStderr(message).split("\n");
@@ -24,12 +29,14 @@ export function cliErrorLines(message: string): string[] {
         }
         const indent = indentOf(lines[i]);
         const block = [lines[i].trim()];
-        while (i + 1 < lines.length && lines[i + 1].trim() !== "" && indentOf(lines[i + 1]) > indent && !/^\s*error: /.test(lines[i + 1])) {
-            block.push(`  ${lines[++i].trim()}`);
+        while (i + 1 < lines.length && lines[i + 1].trim() !== "" && indentOf(lines[i + 1]) >= indent && !DIAGNOSTIC.test(lines[i + 1])) {
+            block.push(lines[++i].slice(indent)); // the message as it was written
         }
         blocks.push(block.join("\n"));
     }
-    return [...new Set(blocks)];
+    const unique = [...new Set(blocks)];
+    const specific = unique.filter((b) => !GENERIC.test(b));
+    return specific.length > 0 ? specific : unique;
 }
 
 /**

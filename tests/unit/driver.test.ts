@@ -142,6 +142,29 @@ describe("what the driver prints when the pulumi CLI fails", () => {
             ["error: invalid stack configuration:\n  - istio-ca:restartConcurrency must be between 1 and 200, got 0"]);
     });
 
+    it("a failed step: its error with the step's output (continued at the same indent), without the CLI's generic line", () => {
+        const stderr = [
+            "Command failed with exit code 255: pulumi up --yes --skip-preview --stack s",
+            "Updating (s):",
+            "Diagnostics:",
+            "  command:local:Command (mesh-wait-root-cert):",
+            "    error: exit status 1: running \"node dist/lib/cli/main.js wait-root-cert\":",
+            "    [wait-root-cert] waiting for istio-ca-root-cert in 3 namespace(s)",
+            "    istio-ca-root-cert still holds the old root in bookinfo after 30s (istio-ca:rootCertTimeoutSeconds)",
+            "",
+            "  pulumi:pulumi:Stack (istio-ca-s):",
+            "    error: update failed",
+            "",
+            "Resources:",
+        ].join("\n");
+        assert.deepEqual(cliErrorLines(cliFailure(stderr).message), [[
+            "error: exit status 1: running \"node dist/lib/cli/main.js wait-root-cert\":",
+            "[wait-root-cert] waiting for istio-ca-root-cert in 3 namespace(s)",
+            "istio-ca-root-cert still holds the old root in bookinfo after 30s (istio-ca:rootCertTimeoutSeconds)",
+        ].join("\n")]);
+        assert.deepEqual(cliErrorLines(cliFailure("Command failed\n    error: update failed\n").message), ["error: update failed"], "alone, it stays");
+    });
+
     it("an error that is not the CLI's keeps its message", () => {
         assert.equal(describeFailure(new Error("stack east does not exist on x")), "stack east does not exist on x");
     });
