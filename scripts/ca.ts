@@ -230,12 +230,6 @@ async function pulumiJson(stack: automation.Stack, args: string[]): Promise<unkn
     return JSON.parse(stdout);
 }
 
-/** This project's name and default backend URL, from Pulumi.yaml. */
-function projectSettings(): { name: string; backendUrl: string } {
-    const yaml = fs.readFileSync(path.join(PROJECT_ROOT, "Pulumi.yaml"), "utf8");
-    return { name: /^name:\s*(\S+)/m.exec(yaml)![1], backendUrl: /^backend:\s*\n\s+url:\s*(\S+)/m.exec(yaml)?.[1] ?? "" };
-}
-
 /**
  * A killed `up` leaves the stack locked and its interrupted operations pending (lib/interrupted.ts).
  * Says what it finds; before an up it removes the lock of a process that is gone and clears the
@@ -244,8 +238,8 @@ function projectSettings(): { name: string; backendUrl: string } {
  */
 async function recoverInterruptedUpdate(stack: automation.Stack, opts: CaOptions): Promise<void> {
     const log = opts.log ?? say;
-    const project = projectSettings();
-    const backendDir = fileBackendDir(opts.envVars?.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL ?? project.backendUrl, PROJECT_ROOT);
+    const project = await stack.workspace.projectSettings(); // Pulumi.yaml, as the CLI reads it
+    const backendDir = fileBackendDir(opts.envVars?.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL ?? project.backend?.url ?? "", PROJECT_ROOT);
     const locks = backendDir ? readStackLocks(backendDir, project.name, stack.name) : [];
     const pending = pendingOperations(await pulumiJson(stack, ["stack", "export", "--stack", stack.name]));
     if (locks.length === 0 && pending.length === 0) {
