@@ -51,3 +51,6 @@ export function describeFailure(err: Error, verbose = false): string {
     const text = errors.length > 0 ? errors.join("\n") : cliStderr(err.message).trim().split("\n").filter(Boolean).pop() ?? err.message;
     return `${text}\n(the pulumi CLI failed; --verbose prints its whole output)`;
 }
+
+/** A command-line error for a person: node:util parseArgs' text without its advice on positionals that start with '-'. */
+export const argumentError = (err: Error): string => err.message.replace(/\. To specify a positional argument[\s\S]*$/, "");

@@ -13,7 +13,7 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs as parseCliArgs, promisify } from "node:util";
-import { describeFailure } from "../lib/cliErrors";
+import { argumentError, describeFailure } from "../lib/cliErrors";
 import { missingBackendDir, missingStackProblem, stackCreated } from "../lib/firstRun";
 import { fileBackendDir, pendingOperations, planRecovery, readStackLocks } from "../lib/interrupted";
 import { tolerateRefusalEchoes } from "../lib/refusal";
@@ -328,9 +328,7 @@ async function main(argv: string[]): Promise<number> {
     try {
         opts = parseArgs(argv);
     } catch (err) {
-        // node:util's unknown-option text goes on about positionals that start with '-': one sentence is enough.
-        const message = (err as Error).message.replace(/\. To specify a positional argument[\s\S]*$/, "");
-        process.stderr.write(`error: ${message}\n${USAGE} (--help: what a first run takes)\n`);
+        process.stderr.write(`error: ${argumentError(err as Error)}\n${USAGE} (--help: what a first run takes)\n`);
         return 2;
     }
     if (opts === "help") {

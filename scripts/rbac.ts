@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { IstioCaConfig, parseConfig } from "../components/config";
+import { argumentError } from "../lib/cliErrors";
 import { Kubectl, KubeList, Namespace } from "../lib/kubectl";
 import { DEFAULT_SUBJECT, RbacSubject, toYaml, workloadBindings } from "../lib/rbac";
 import { meshNamespaces } from "../lib/steps";
@@ -143,8 +144,7 @@ if (require.main === module) {
     try {
         opts = parseRbacArgs(process.argv.slice(2));
     } catch (err) {
-        // node:util's unknown-option text goes on about positionals that start with '-': one sentence is enough.
-        const text = (err as Error).message.replace(/\. To specify a positional argument[\s\S]*$/, "");
+        const text = argumentError(err as Error);
         (text === USAGE ? process.stdout : process.stderr).write(text.endsWith("\n") ? text : `${text}\n`);
         process.exit(text === USAGE ? 0 : 2);
     }

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { CommandError, StackNotFoundError } from "@pulumi/pulumi/automation";
-import { cliErrorLines, describeFailure } from "../../lib/cliErrors";
+import { argumentError, cliErrorLines, describeFailure } from "../../lib/cliErrors";
 import { missingBackendDir, missingStackProblem, PROJECT_BACKEND, stackCreated } from "../../lib/firstRun";
 import { defaultTarget, HELP, parseArgs } from "../../scripts/ca";
 
@@ -35,7 +35,7 @@ test("arguments", () => {
     assert.throws(() => parseArgs(["up", "--stack", "a", "extra"]), /unexpected argument "extra"/);
     assert.throws(() => parseArgs(["rotate", "--stack", "a", "--to", "x"]), /--to takes a root generation \(a whole number\), not "x"/);
     assert.throws(() => parseArgs(["up", "--stack", "a", "--to", "2"]), /--to is for rotate only/);
-    assert.throws(() => parseArgs(["up", "--stak", "a"]), /Unknown option '--stak'/);
+    assert.throws(() => parseArgs(["up", "--stak", "a"]), (err: Error) => argumentError(err) === "Unknown option '--stak'");
     assert.throws(() => parseArgs(["up", "--stack"]), /Option '-s, --stack <value>' argument missing/);
 });
 
