@@ -69,7 +69,8 @@ A first run against your own cluster, in order:
   2. Passphrase: export PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE). It encrypts the
      stack's secrets, the CA keys among them; keep it: the state cannot be read without it.
   3. Backend: export PULUMI_BACKEND_URL, where the state lives: e.g. s3://BUCKET/istio-ca,
-     file://$HOME/.istio-ca-state, or file://./.pulumi-state (this checkout only, git-ignored).
+     file://$HOME/.istio-ca-state (a directory that exists), or file://./.pulumi-state (this
+     checkout only, git-ignored).
   4. npm run ca -- preview --stack NAME, then npm run ca -- up --stack NAME.
 `;
 
