@@ -1,4 +1,5 @@
-// `npm run ca -- <preview|up|rotate> --stack NAME [--stack NAME …] [--to N]`
+// `npm run ca -- <preview|up|rotate> --stack NAME [--stack NAME …] [--to N] [--verbose]`; `--help`
+// says what a first run against one's own cluster takes.
 //
 // Runs this project's program for the named stacks through the Automation API, as an inline
 // program: it needs a `pulumi` CLI on PATH but no Node.js language plugin, and it is the driver
@@ -11,7 +12,9 @@ import * as automation from "@pulumi/pulumi/automation";
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { promisify } from "node:util";
+import { parseArgs as parseCliArgs, promisify } from "node:util";
+import { argumentError, describeFailure } from "./cliErrors";
+import { missingBackendDir, missingStackProblem, stackCreated } from "./firstRun";
 import { fileBackendDir, pendingOperations, planRecovery, readStackLocks } from "./interrupted";
 import { tolerateRefusalEchoes } from "../plan/refusal";
 import { formatTrustState, nextPhases, TrustState } from "../plan/rotation";
@@ -32,6 +35,8 @@ export interface CaOptions {
     command: "preview" | "up" | "rotate";
     stacks: string[];
     to?: number;
+    /** On failure, the Automation API's whole error rather than the CLI's `error:` lines. */
+    verbose?: boolean;
     /** Extra environment for the CLI (tests pass their toolchain and backend here). */
     envVars?: Record<string, string>;
     /** Where engine output goes; default stderr, prefixed with the stack name. */
@@ -40,35 +45,96 @@ export interface CaOptions {
     log?: (line: string) => void;
 }
 
-export function parseArgs(argv: string[]): CaOptions {
-    const [command, ...rest] = argv;
+export const USAGE = "usage: npm run ca -- <preview|up|rotate> --stack NAME [--stack NAME …] [--to N] [--verbose]";
+
+export const HELP = `${USAGE}
+
+Runs this project's program for each stack (one stack per cluster) through the Pulumi Automation
+API: it needs the pulumi CLI on PATH, not its Node.js language plugin.
+
+  preview   what an up would change; applies nothing
+  up        applies the stack's config: cacerts, then the ordered restarts and checks
+  rotate    the zero-downtime root rotation to root N (--to; default: the next one): phases
+            1 'trust', 2 'sign', 3 'complete', one up each, walked phase by phase across all the
+            stacks named; after a failed phase the same command resumes
+
+  -s, --stack NAME   a stack; repeat it for the clusters of one mesh
+      --to N         rotate: the root generation to end on
+  -v, --verbose      on failure, print the pulumi CLI's whole output
+  -h, --help         this text
+
+A first run against your own cluster, in order:
+  1. Stack: copy Pulumi.dev.yaml to Pulumi.NAME.yaml and set istio-ca:clusterName and
+     istio-ca:kubeContext (README: Config). The first run creates stack NAME from it.
+  2. Passphrase: export PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE). It encrypts the
+     stack's secrets, the CA keys among them; keep it: the state cannot be read without it.
+  3. Backend: export PULUMI_BACKEND_URL, where the state lives: e.g. s3://BUCKET/istio-ca,
+     file://$HOME/.istio-ca-state (a directory that exists), or file://./.pulumi-state (this
+     checkout only, git-ignored).
+  4. npm run ca -- preview --stack NAME, then npm run ca -- up --stack NAME.
+`;
+
+/** The command line, or "help". Throws with a one-line message on a bad one. */
+export function parseArgs(argv: string[]): CaOptions | "help" {
+    const { values, positionals } = parseCliArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+            stack: { type: "string", short: "s", multiple: true },
+            to: { type: "string" },
+            verbose: { type: "boolean", short: "v" },
+            help: { type: "boolean", short: "h" },
+        },
+    });
+    if (values.help) {
+        return "help";
+    }
+    const [command, ...extra] = positionals;
     if (command !== "preview" && command !== "up" && command !== "rotate") {
-        throw new Error("usage: npm run ca -- <preview|up|rotate> --stack NAME [--stack NAME …] [--to N]");
+        throw new Error(command === undefined ? "name a command: preview, up or rotate" : `unknown command ${JSON.stringify(command)}: preview, up or rotate`);
     }
-    const stacks: string[] = [];
-    let to: number | undefined;
-    for (let i = 0; i < rest.length; i++) {
-        if (rest[i] === "--stack" && rest[i + 1]) {
-            stacks.push(rest[++i]);
-        } else if (rest[i] === "--to" && rest[i + 1] && /^\d+$/.test(rest[i + 1])) {
-            to = Number(rest[++i]);
-        } else {
-            throw new Error(`unexpected argument ${JSON.stringify(rest[i])}`);
-        }
+    if (extra.length > 0) {
+        throw new Error(`unexpected argument ${JSON.stringify(extra[0])}`);
     }
+    const stacks = values.stack ?? [];
     if (stacks.length === 0) {
         throw new Error("name at least one stack: --stack NAME");
     }
-    return { command, stacks, to };
+    if (values.to !== undefined && !/^\d+$/.test(values.to)) {
+        throw new Error(`--to takes a root generation (a whole number), not ${JSON.stringify(values.to)}`);
+    }
+    if (values.to !== undefined && command !== "rotate") {
+        throw new Error("--to is for rotate only");
+    }
+    return { command, stacks, ...(values.to !== undefined ? { to: Number(values.to) } : {}), ...(values.verbose ? { verbose: true } : {}) };
 }
 
-async function openStack(name: string, envVars: Record<string, string> | undefined): Promise<automation.Stack> {
-    if (!envVars?.PULUMI_BACKEND_URL && !process.env.PULUMI_BACKEND_URL) {
+/** Selects the stack; creates it when it does not exist and its Pulumi.<stack>.yaml does (cli/firstRun.ts). */
+async function openStack(name: string, opts: CaOptions): Promise<automation.Stack> {
+    const env = { ...process.env, ...opts.envVars };
+    const noDir = missingBackendDir(env, PROJECT_ROOT);
+    if (noDir) {
+        throw new Error(noDir);
+    }
+    if (!env.PULUMI_BACKEND_URL) {
         // Pulumi.yaml's default backend is a directory in the project: make sure it exists.
         fs.mkdirSync(path.join(PROJECT_ROOT, ".pulumi-state"), { recursive: true });
     }
-    const workspace = await automation.LocalWorkspace.create({ workDir: PROJECT_ROOT, program: inlineProgram, envVars });
-    return automation.Stack.select(name, workspace);
+    const workspace = await automation.LocalWorkspace.create({ workDir: PROJECT_ROOT, program: inlineProgram, envVars: opts.envVars });
+    try {
+        return await automation.Stack.select(name, workspace);
+    } catch (err) {
+        if (!(err instanceof automation.StackNotFoundError)) {
+            throw err;
+        }
+    }
+    const problem = missingStackProblem({ stack: name, env, hasStackFile: fs.existsSync(path.join(PROJECT_ROOT, `Pulumi.${name}.yaml`)) });
+    if (problem) {
+        throw new Error(problem);
+    }
+    const stack = await automation.Stack.create(name, workspace);
+    (opts.log ?? say)(stackCreated(name, env));
+    return stack;
 }
 
 /** The trust state a stack's config asks for (what the next `up` applies). */
@@ -132,9 +198,22 @@ function summary(changes: Record<string, number> | undefined): string {
     return Object.entries(changes ?? {}).filter(([op]) => op !== "same").map(([op, n]) => `${n} ${op}`).join(", ") || "no changes";
 }
 
+/** Where a stack's engine output goes: opts.output, else stderr with every line prefixed by the stack name. */
+function engineOutput(stack: string, opts: CaOptions): (chunk: string) => void {
+    if (opts.output) {
+        return (chunk) => opts.output!(stack, chunk);
+    }
+    // The engine's output arrives in chunks of several lines, or of part of one.
+    let atLineStart = true;
+    return (chunk) => {
+        process.stderr.write(`${atLineStart ? `  ${stack} | ` : ""}${chunk.replace(/\n(?=[\s\S])/g, `\n  ${stack} | `)}`);
+        atLineStart = chunk.endsWith("\n");
+    };
+}
+
 /** Preview, then up, of one stack's current config; throws with the engine's message on failure. */
 async function previewAndUp(stack: automation.Stack, opts: CaOptions, label: string): Promise<void> {
-    const out = (line: string): void => (opts.output ?? ((s, l) => process.stderr.write(`  ${s} | ${l}`)))(stack.name, line);
+    const out = engineOutput(stack.name, opts);
     const preview = await stack.preview({ onOutput: out });
     say(`${stack.name}: ${label}: preview: ${summary(preview.changeSummary)}`);
     if (opts.command === "preview") {
@@ -152,12 +231,6 @@ async function pulumiJson(stack: automation.Stack, args: string[]): Promise<unkn
     return JSON.parse(stdout);
 }
 
-/** This project's name and default backend URL, from Pulumi.yaml. */
-function projectSettings(): { name: string; backendUrl: string } {
-    const yaml = fs.readFileSync(path.join(PROJECT_ROOT, "Pulumi.yaml"), "utf8");
-    return { name: /^name:\s*(\S+)/m.exec(yaml)![1], backendUrl: /^backend:\s*\n\s+url:\s*(\S+)/m.exec(yaml)?.[1] ?? "" };
-}
-
 /**
  * A killed `up` leaves the stack locked and its interrupted operations pending (cli/interrupted.ts).
  * Says what it finds; before an up it removes the lock of a process that is gone and clears the
@@ -166,8 +239,8 @@ function projectSettings(): { name: string; backendUrl: string } {
  */
 async function recoverInterruptedUpdate(stack: automation.Stack, opts: CaOptions): Promise<void> {
     const log = opts.log ?? say;
-    const project = projectSettings();
-    const backendDir = fileBackendDir(opts.envVars?.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL ?? project.backendUrl, PROJECT_ROOT);
+    const project = await stack.workspace.projectSettings(); // Pulumi.yaml, as the CLI reads it
+    const backendDir = fileBackendDir(opts.envVars?.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL ?? project.backend?.url ?? "", PROJECT_ROOT);
     const locks = backendDir ? readStackLocks(backendDir, project.name, stack.name) : [];
     const pending = pendingOperations(await pulumiJson(stack, ["stack", "export", "--stack", stack.name]));
     if (locks.length === 0 && pending.length === 0) {
@@ -185,14 +258,17 @@ async function recoverInterruptedUpdate(stack: automation.Stack, opts: CaOptions
         await stack.cancel();
     }
     if (plan.clearable.length > 0) {
-        const out = (line: string): void => (opts.output ?? ((s, l) => process.stderr.write(`  ${s} | ${l}`)))(stack.name, line);
+        const out = engineOutput(stack.name, opts);
         await stack.refresh({ clearPendingCreates: true, onOutput: out });
     }
     log(`${stack.name}: recovered from the interrupted update; this ${opts.command} finishes its job`);
 }
 
 export async function runCa(opts: CaOptions): Promise<void> {
-    const stacks = await Promise.all(opts.stacks.map((s) => openStack(s, opts.envVars)));
+    const stacks: automation.Stack[] = [];
+    for (const name of opts.stacks) {
+        stacks.push(await openStack(name, opts)); // one at a time: each says what it does
+    }
     for (const stack of stacks) {
         await recoverInterruptedUpdate(stack, opts);
     }
@@ -241,24 +317,35 @@ export async function runCa(opts: CaOptions): Promise<void> {
             } catch (err) {
                 throw new Error(
                     `${stack.name}: ${label} failed; its config is set to this phase, the other stacks are at the previous one. ` +
-                    `Fix the cause and run the same command again to resume.\n${(err as Error).message}`);
+                    `Fix the cause and run the same command again to resume.\n${describeFailure(err as Error, opts.verbose)}`);
             }
         }
     }
     say(`done: ${stacks.map((s) => s.name).join(", ")} sign with root ${target} and trust only it`);
 }
 
-if (require.main === module) {
-    tolerateRefusalEchoes();
-    let opts: CaOptions;
+async function main(argv: string[]): Promise<number> {
+    let opts: CaOptions | "help";
     try {
-        opts = parseArgs(process.argv.slice(2));
+        opts = parseArgs(argv);
     } catch (err) {
-        process.stderr.write(`${(err as Error).message}\n`);
-        process.exit(2);
+        process.stderr.write(`error: ${argumentError(err as Error)}\n${USAGE} (--help: what a first run takes)\n`);
+        return 2;
     }
-    runCa(opts).catch((err: Error) => {
-        process.stderr.write(`\n${err.message}\n`);
-        process.exit(1);
-    });
+    if (opts === "help") {
+        process.stdout.write(HELP);
+        return 0;
+    }
+    tolerateRefusalEchoes();
+    try {
+        await runCa(opts);
+        return 0;
+    } catch (err) {
+        process.stderr.write(`\n${describeFailure(err as Error, opts.verbose)}\n`);
+        return 1;
+    }
+}
+
+if (require.main === module) {
+    void main(process.argv.slice(2)).then((code) => process.exit(code));
 }

@@ -3,8 +3,9 @@
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { promisify } from "node:util";
+import { parseArgs, promisify } from "node:util";
 import { IstioCaConfig, parseConfig } from "../plan/config";
+import { argumentError } from "./cliErrors";
 import { Kubectl, KubeList, Namespace } from "../kube/kubectl";
 import { DEFAULT_SUBJECT, RbacSubject, toYaml, workloadBindings } from "./rbacBindings";
 import { meshNamespaces } from "../steps/meshNamespaces";
@@ -55,35 +56,48 @@ function subjectOf(flag: string, value: string): RbacSubject {
 
 /** Parses the arguments; throws a message for a person (usage on --help). */
 export function parseRbacArgs(argv: string[]): RbacOptions {
-    const opts: RbacOptions = { namespaces: [], subject: DEFAULT_SUBJECT };
-    for (let i = 0; i < argv.length; i++) {
-        const [flag, value] = [argv[i], argv[i + 1]];
-        if (flag === "-h" || flag === "--help") {
-            throw new Error(USAGE);
-        } else if (flag === "--proxy-checks" || flag === "--no-proxy-checks") {
-            opts.proxyChecks = flag === "--proxy-checks";
-        } else if (!["--stack", "--namespace", "--service-account", "--user", "--group"].includes(flag)) {
-            throw new Error(`unexpected argument ${JSON.stringify(flag)}\n\n${USAGE}`);
-        } else if (value === undefined || value.startsWith("--")) {
-            throw new Error(`${flag} needs a value\n\n${USAGE}`);
-        } else {
-            i++;
-            if (flag === "--stack") {
-                opts.stack = value;
-            } else if (flag === "--namespace") {
-                if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value)) {
-                    throw new Error(`--namespace takes a Kubernetes namespace name (lower-case RFC 1123 label), got ${JSON.stringify(value)}`);
-                }
-                opts.namespaces.push(value);
-            } else {
-                opts.subject = subjectOf(flag, value);
-            }
-        }
+    const { values, positionals } = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+            "stack": { type: "string" },
+            "namespace": { type: "string", multiple: true },
+            "proxy-checks": { type: "boolean" },
+            "no-proxy-checks": { type: "boolean" },
+            "service-account": { type: "string" },
+            "user": { type: "string" },
+            "group": { type: "string" },
+            "help": { type: "boolean", short: "h" },
+        },
+    });
+    if (values.help) {
+        throw new Error(USAGE);
     }
-    if ((opts.stack === undefined) === (opts.namespaces.length === 0)) {
+    if (positionals.length > 0) {
+        throw new Error(`unexpected argument ${JSON.stringify(positionals[0])}\n\n${USAGE}`);
+    }
+    if (values["proxy-checks"] && values["no-proxy-checks"]) {
+        throw new Error("--proxy-checks or --no-proxy-checks, not both");
+    }
+    const subjects = (["service-account", "user", "group"] as const).filter((flag) => values[flag] !== undefined);
+    if (subjects.length > 1) {
+        throw new Error(`name one subject: ${subjects.map((f) => `--${f}`).join(", ")} were all given`);
+    }
+    const namespaces = values.namespace ?? [];
+    const badNamespace = namespaces.find((ns) => !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns));
+    if (badNamespace !== undefined) {
+        throw new Error(`--namespace takes a Kubernetes namespace name (lower-case RFC 1123 label), got ${JSON.stringify(badNamespace)}`);
+    }
+    if ((values.stack === undefined) === (namespaces.length === 0)) {
         throw new Error(`name a stack (--stack NAME) or namespaces (--namespace NS), not both\n\n${USAGE}`);
     }
-    return opts;
+    const proxyChecks = values["proxy-checks"] ? true : values["no-proxy-checks"] ? false : undefined;
+    return {
+        ...(values.stack !== undefined ? { stack: values.stack } : {}),
+        namespaces,
+        ...(proxyChecks !== undefined ? { proxyChecks } : {}),
+        subject: subjects.length === 1 ? subjectOf(`--${subjects[0]}`, values[subjects[0]]!) : DEFAULT_SUBJECT,
+    };
 }
 
 /** The stack's config as `pulumi config --json` prints it (no --show-secrets: a secret value reads "[secret]", only its presence counts here). */
@@ -130,7 +144,7 @@ if (require.main === module) {
     try {
         opts = parseRbacArgs(process.argv.slice(2));
     } catch (err) {
-        const text = (err as Error).message;
+        const text = argumentError(err as Error);
         (text === USAGE ? process.stdout : process.stderr).write(text.endsWith("\n") ? text : `${text}\n`);
         process.exit(text === USAGE ? 0 : 2);
     }

@@ -3,6 +3,7 @@
 // namespaces a stack restarts. The rules are the ClusterRoles of deploy/rbac.yaml and
 // deploy/rbac-proxy-checks.yaml; a RoleBinding to a ClusterRole grants its rules in the binding's
 // namespace only.
+import { stringify } from "yaml";
 
 /** deploy/rbac.yaml: `patch` on Deployments, granted by namespace. */
 export const RESTART_CLUSTER_ROLE = "istio-ca-restart";
@@ -41,23 +42,10 @@ export function workloadBindings(opts: { namespaces: readonly string[]; subject:
     ]);
 }
 
-// A YAML subset enough for these objects: maps, lists of maps or scalars, strings. A string is
-// quoted (as JSON, which YAML reads) unless it is plainly safe.
-const PLAIN = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
-const scalar = (v: unknown): string => (typeof v === "string" && PLAIN.test(v) && !/^(true|false|null|yes|no|on|off|~|[0-9.]+)$/i.test(v) ? v : JSON.stringify(v));
-
-function yamlLines(value: unknown, indent: string): string[] {
-    if (Array.isArray(value)) {
-        return value.flatMap((item) => {
-            const [first, ...rest] = yamlLines(item, `${indent}  `);
-            return item !== null && typeof item === "object" ? [`${indent}- ${first.trimStart()}`, ...rest] : [`${indent}- ${scalar(item)}`];
-        });
-    }
-    return Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).flatMap(([k, v]) =>
-        v !== null && typeof v === "object" ? [`${indent}${k}:`, ...yamlLines(v, Array.isArray(v) ? indent : `${indent}  `)] : [`${indent}${k}: ${scalar(v)}`]);
-}
-
-/** Objects as one multi-document YAML stream, for `kubectl apply -f -`. */
+/**
+ * Objects as one multi-document YAML stream, for `kubectl apply -f -`. Written as YAML 1.1, which
+ * kubectl reads: strings such as on, yes or 0755 are quoted (1.2 would leave them plain).
+ */
 export function toYaml(objects: readonly object[], header: readonly string[] = []): string {
-    return [...header.map((l) => `# ${l}`), ...objects.map((o) => ["---", ...yamlLines(o, "")].join("\n"))].join("\n") + "\n";
+    return [...header.map((l) => `# ${l}\n`), ...objects.map((o) => `---\n${stringify(o, { version: "1.1" })}`)].join("");
 }

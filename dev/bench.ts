@@ -44,6 +44,7 @@ import * as fs from "node:fs";
 import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { mapLimit, sleep } from "../kube/concurrency";
 import { spawnCounter } from "../kube/kubectl";
 import { DeploymentLike, deploymentRolloutStatus, summarizeRollouts } from "../steps/rolloutStatus";
@@ -75,32 +76,31 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-    const o: Options = {
-        sizes: [10, 50, 200], deployments: 5, delayMs: 2000, jitterMs: 1000, concurrency: 10,
-        controlPlaneQps: 5000, controllerSyncs: 20, gogc: 400, kwokParallelism: 16, skipManual: false,
-    };
-    const num = (v: string | undefined, name: string): number => {
+    const text = { type: "string" } as const;
+    const { values } = parseArgs({
+        args: argv,
+        options: {
+            "sizes": text, "deployments": text, "delay-ms": text, "jitter-ms": text, "concurrency": text, "control-plane-qps": text,
+            "controller-syncs": text, "gogc": text, "kwok-parallelism": text, "out": text, "skip-manual": { type: "boolean" },
+        },
+    });
+    const num = (name: string, v: string): number => {
         const n = Number(v);
-        if (v === undefined || !Number.isFinite(n) || n < 0) throw new Error(`${name} needs a non-negative number`);
+        if (v.trim() === "" || !Number.isFinite(n) || n < 0) throw new Error(`--${name} needs a non-negative number, got ${JSON.stringify(v)}`);
         return n;
     };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        switch (a) {
-            case "--sizes": o.sizes = (argv[++i] ?? "").split(",").map((s) => num(s.trim(), a)).filter((n) => n > 0); break;
-            case "--deployments": o.deployments = num(argv[++i], a); break;
-            case "--delay-ms": o.delayMs = num(argv[++i], a); break;
-            case "--jitter-ms": o.jitterMs = num(argv[++i], a); break;
-            case "--concurrency": o.concurrency = num(argv[++i], a); break;
-            case "--control-plane-qps": o.controlPlaneQps = num(argv[++i], a); break;
-            case "--controller-syncs": o.controllerSyncs = num(argv[++i], a); break;
-            case "--gogc": o.gogc = num(argv[++i], a); break;
-            case "--kwok-parallelism": o.kwokParallelism = num(argv[++i], a); break;
-            case "--skip-manual": o.skipManual = true; break;
-            case "--out": o.out = argv[++i]; break;
-            default: throw new Error(`unknown option ${a}; see the head of dev/bench.ts`);
-        }
-    }
+    type NumberOption = "deployments" | "delay-ms" | "jitter-ms" | "concurrency" | "control-plane-qps" | "controller-syncs" | "gogc" | "kwok-parallelism";
+    const given = (name: NumberOption, def: number): number => {
+        const v = values[name];
+        return v === undefined ? def : num(name, v);
+    };
+    const sizes = values.sizes !== undefined ? values.sizes.split(",").map((s) => num("sizes", s.trim())).filter((n) => n > 0) : [10, 50, 200];
+    const o: Options = {
+        sizes, deployments: given("deployments", 5), delayMs: given("delay-ms", 2000), jitterMs: given("jitter-ms", 1000),
+        concurrency: given("concurrency", 10), controlPlaneQps: given("control-plane-qps", 5000), controllerSyncs: given("controller-syncs", 20),
+        gogc: given("gogc", 400), kwokParallelism: given("kwok-parallelism", 16), skipManual: values["skip-manual"] === true,
+        ...(values.out !== undefined ? { out: values.out } : {}),
+    };
     if (o.sizes.length === 0 || o.deployments < 1 || o.concurrency < 1) throw new Error("--sizes, --deployments, --concurrency must be positive");
     return o;
 }

@@ -2,6 +2,7 @@
 // before `pulumi up` registers anything: a wrong context, a missing Istio, or an istiod that
 // cannot take a multi-root bundle is reported before any key or Secret is touched. The CA Secrets
 // read here (cacerts, istio-ca-secret) stay in memory: they decide takeover and generation 0.
+import { parse as parseYaml } from "yaml";
 import { Kubectl, KubeList, ToolError } from "../kube/kubectl";
 import { MULTIROOT_REQUIREMENTS } from "./rotation";
 import { CACERTS } from "../common/cacertsFiles";
@@ -151,6 +152,7 @@ export async function inspectCluster(t: PreflightTarget): Promise<ClusterFacts> 
 }
 
 export const MESH_CONFIG_MAP = "istio";
+export const MESH_CONFIG_KEY = "mesh";
 
 /** Whether the mesh config turns on the proxies' side of multi-root trust (their agent serves the bundle over xDS). */
 export async function proxyXdsAgent(kubectl: Kubectl, namespace: string): Promise<"enabled" | "disabled" | "unknown"> {
@@ -158,13 +160,32 @@ export async function proxyXdsAgent(kubectl: Kubectl, namespace: string): Promis
     if (out.trim() === "") {
         return "unknown";
     }
-    const mesh = (JSON.parse(out) as { data?: Record<string, string> }).data?.mesh ?? "";
-    return meshEnablesXdsAgent(mesh) ? "enabled" : "disabled";
+    const mesh = (JSON.parse(out) as { data?: Record<string, string> }).data?.[MESH_CONFIG_KEY] ?? "";
+    return meshEnablesXdsAgent(mesh, `ConfigMap ${MESH_CONFIG_MAP} in ${namespace}`) ? "enabled" : "disabled";
 }
 
-/** `PROXY_CONFIG_XDS_AGENT: "true"` anywhere in the mesh config YAML (it only appears under proxyMetadata). */
-export function meshEnablesXdsAgent(meshYaml: string): boolean {
-    return /^\s*PROXY_CONFIG_XDS_AGENT:\s*["']?true["']?\s*$/m.test(meshYaml);
+/** The values pilot-agent's env.Register(…).Get() reads as true (Go's strconv.ParseBool). */
+const GO_TRUE = new Set(["1", "t", "T", "TRUE", "true", "True"]);
+
+const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/**
+ * Whether the mesh config YAML (the `mesh` key of ConfigMap `istio`) sets
+ * defaultConfig.proxyMetadata.PROXY_CONFIG_XDS_AGENT to a true value, in any YAML style (block,
+ * flow, quoted keys). Unparseable YAML is a PreflightError that names `where` and the key.
+ */
+export function meshEnablesXdsAgent(meshYaml: string, where = `ConfigMap ${MESH_CONFIG_MAP}`): boolean {
+    let mesh: unknown;
+    try {
+        mesh = parseYaml(meshYaml);
+    } catch (err) {
+        const first = (err as Error).message.split("\n")[0];
+        throw new PreflightError(`the mesh config (key ${MESH_CONFIG_KEY} of ${where}) is not valid YAML: ${first}`);
+    }
+    const defaultConfig = isMap(mesh) ? mesh.defaultConfig : undefined;
+    const metadata = isMap(defaultConfig) ? defaultConfig.proxyMetadata : undefined;
+    const value = isMap(metadata) ? metadata.PROXY_CONFIG_XDS_AGENT : undefined;
+    return value === true || (typeof value === "string" && GO_TRUE.has(value));
 }
 
 /** A warning when the proxies' side could not be checked (no mesh ConfigMap `istio`). */

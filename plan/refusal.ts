@@ -5,8 +5,10 @@
 //
 // When the program runs inline in a Node process (Automation API: the rotate driver, the tests),
 // the Pulumi runtime leaves a few internal promises rejected with that same error after the engine
-// has reported it; Node would treat them as unhandled rejections and crash. Errors are marked, and
-// a process that runs programs inline drops the marked ones and keeps every other rejection fatal.
+// has reported it; Node would treat them as unhandled rejections and crash, and the Automation
+// API's language server would report each as a second error. Errors are marked, and a process that
+// runs programs inline drops the marked ones and keeps every other rejection fatal (never done
+// in the CLI's own language host, which reports a program's error from these rejections).
 //
 // A refusal is thrown as a pulumi.RunError: the Node runtime (the language host's run.js and the
 // Automation API's inline server alike) prints a RunError's message alone, and any other error as
@@ -39,19 +41,42 @@ export function isRefusal(err: unknown): boolean {
     return err !== null && typeof err === "object" && (err as Record<symbol, boolean>)[REFUSAL] === true;
 }
 
-/** In a process that runs the program inline: ignore the runtime's echoes of refusals, nothing else. */
+type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
+const FILTERED = Symbol.for("istio-ca.refusal-echo-filter");
+
+/** `emit`, less the unhandledRejection events of refusals (reported as handled). */
+function withoutRefusalEchoes(emit: Emit): Emit {
+    const filtered: Emit = function (event, ...args) {
+        if (event === "unhandledRejection" && isRefusal(args[0])) {
+            return true; // handled: the engine already reported the thrown error once
+        }
+        return emit.call(this, event, ...args);
+    };
+    (filtered as unknown as Record<symbol, boolean>)[FILTERED] = true;
+    return filtered;
+}
+
+/**
+ * In a process that runs the program inline: drop the runtime's echoes of refusals before ANY
+ * listener sees them, and nothing else. Filtering the event itself (not only adding a listener)
+ * matters: the Automation API's language server adds its own unhandledRejection listener for each
+ * run, after this, and logs every RunError it receives as an error diagnostic; with the engine's
+ * report of the thrown error, one refusal showed as `2 errors`. `process.emit` becomes an accessor
+ * because signal-exit (under the Automation API's execa) replaces it and later restores the one it
+ * saw first: whatever is assigned, what is read is filtered.
+ */
 export function tolerateRefusalEchoes(): void {
-    const others = process.listeners("unhandledRejection");
-    process.removeAllListeners("unhandledRejection");
-    process.on("unhandledRejection", (reason, promise) => {
-        if (isRefusal(reason)) {
-            return;
-        }
-        if (others.length === 0) {
-            throw reason;
-        }
-        for (const listener of others) {
-            listener(reason, promise);
-        }
+    const proc = process as unknown as { emit: Emit };
+    if ((proc.emit as unknown as Record<symbol, boolean>)[FILTERED]) {
+        return;
+    }
+    let filtered = withoutRefusalEchoes(proc.emit);
+    Object.defineProperty(process, "emit", {
+        configurable: true,
+        enumerable: true,
+        get: () => filtered,
+        set: (emit: Emit) => {
+            filtered = (emit as unknown as Record<symbol, boolean>)[FILTERED] ? emit : withoutRefusalEchoes(emit);
+        },
     });
 }

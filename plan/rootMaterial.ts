@@ -8,7 +8,9 @@
 // CERTIFICATE). X509Certificate.ca is not used for the CA check: OpenSSL's X509_check_ca() also
 // answers false for a CA:TRUE certificate whose keyUsage lacks keyCertSign, and Node 20 does not
 // expose keyUsage at all (its `keyUsage` is the EXTENDED key usage), so basicConstraints and
-// keyUsage are read from the DER with the minimal reader below, and each failure gets its own text.
+// keyUsage are parsed with @peculiar/asn1-x509, and each failure gets its own text.
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { BasicConstraints, Certificate, id_ce_basicConstraints, id_ce_keyUsage, KeyUsage, KeyUsageFlags } from "@peculiar/asn1-x509";
 import { KeyObject, X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
 import { fingerprint } from "../common/pem";
 
@@ -70,99 +72,38 @@ const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? "" 
 const labels = (blocks: PemBlock[]): string => [...new Set(blocks.map((b) => b.label))].join(", ");
 
 // ---------------------------------------------------------------------------------------------
-// Minimal DER reader: just enough to find basicConstraints and keyUsage in a certificate.
+// basicConstraints and keyUsage, parsed by @peculiar/asn1-x509 (the ASN.1 layer of @peculiar/x509,
+// without its dependency-injection container, which needs a global reflect-metadata polyfill).
 
-interface Tlv {
-    tag: number;
-    /** First content byte. */
-    start: number;
-    /** One past the last content byte. */
-    end: number;
-}
-
-function tlv(buf: Buffer, off: number, limit: number): Tlv {
-    if (off + 2 > limit) {
-        throw new Error("truncated DER");
-    }
-    const tag = buf[off];
-    let len = buf[off + 1];
-    let start = off + 2;
-    if (len & 0x80) {
-        const n = len & 0x7f;
-        if (n === 0 || n > 4 || start + n > limit) {
-            throw new Error("unsupported DER length");
-        }
-        len = 0;
-        for (let i = 0; i < n; i++) {
-            len = len * 256 + buf[start + i];
-        }
-        start += n;
-    }
-    if (start + len > limit) {
-        throw new Error("truncated DER");
-    }
-    return { tag, start, end: start + len };
-}
-
-function children(buf: Buffer, parent: Tlv): Tlv[] {
-    const out: Tlv[] = [];
-    for (let off = parent.start; off < parent.end;) {
-        const t = tlv(buf, off, parent.end);
-        out.push(t);
-        off = t.end;
-    }
-    return out;
-}
-
-const OID_BASIC_CONSTRAINTS = Buffer.from([0x55, 0x1d, 0x13]); // 2.5.29.19
-const OID_KEY_USAGE = Buffer.from([0x55, 0x1d, 0x0f]); // 2.5.29.15
-
-interface CaExtensions {
+export interface CaExtensions {
     basicConstraints?: { ca: boolean; pathLen?: number };
-    /** keyUsage bits, bit 0 (digitalSignature) = 0x80 of the first byte; undefined when absent. */
+    /** Undefined when the certificate has no keyUsage extension (RFC 5280: no restriction). */
     keyUsage?: { keyCertSign: boolean; cRLSign: boolean; digitalSignature: boolean };
 }
 
-/** Reads basicConstraints and keyUsage from a certificate's DER. Throws on malformed DER. */
-export function caExtensions(der: Buffer): CaExtensions {
-    const cert = tlv(der, 0, der.length);
-    const tbs = tlv(der, cert.start, cert.end);
-    const result: CaExtensions = {};
-    const extsWrapper = children(der, tbs).find((t) => t.tag === 0xa3); // [3] EXPLICIT extensions
-    if (!extsWrapper) {
-        return result; // v1 certificate: no extensions
+/** Parses one extension's value, naming the extension when it is malformed. */
+function extensionValue<T>(value: ArrayBuffer | ArrayBufferView, schema: new () => T, name: string): T {
+    try {
+        return AsnConvert.parse(value, schema);
+    } catch (err) {
+        throw new Error(`the ${name} extension is malformed: ${(err as Error).message}`);
     }
-    const exts = tlv(der, extsWrapper.start, extsWrapper.end);
-    for (const ext of children(der, exts)) {
-        const parts = children(der, ext);
-        const oid = parts[0];
-        const value = parts[parts.length - 1];
-        if (!oid || oid.tag !== 0x06 || !value || value.tag !== 0x04) {
-            continue;
-        }
-        const oidBytes = der.subarray(oid.start, oid.end);
-        if (oidBytes.equals(OID_BASIC_CONSTRAINTS)) {
-            const seq = tlv(der, value.start, value.end);
-            let ca = false;
-            let pathLen: number | undefined;
-            for (const f of children(der, seq)) {
-                if (f.tag === 0x01) {
-                    ca = f.end > f.start && der[f.start] !== 0;
-                } else if (f.tag === 0x02) {
-                    pathLen = 0;
-                    for (let i = f.start; i < f.end; i++) {
-                        pathLen = pathLen * 256 + der[i];
-                    }
-                }
-            }
-            result.basicConstraints = { ca, pathLen };
-        } else if (oidBytes.equals(OID_KEY_USAGE)) {
-            const bits = tlv(der, value.start, value.end);
-            const first = bits.end - bits.start >= 2 ? der[bits.start + 1] : 0;
+}
+
+/** Reads basicConstraints and keyUsage from a certificate's DER. Throws on malformed DER. */
+export function caExtensions(der: Uint8Array): CaExtensions {
+    const cert = AsnConvert.parse(der, Certificate);
+    const result: CaExtensions = {};
+    for (const ext of cert.tbsCertificate.extensions ?? []) {
+        if (ext.extnID === id_ce_basicConstraints) {
+            const bc = extensionValue(ext.extnValue, BasicConstraints, "basicConstraints");
+            result.basicConstraints = { ca: bc.cA, pathLen: bc.pathLenConstraint };
+        } else if (ext.extnID === id_ce_keyUsage) {
+            const bits = extensionValue(ext.extnValue, KeyUsage, "keyUsage").toNumber();
             result.keyUsage = {
-                digitalSignature: (first & 0x80) !== 0,
-                keyCertSign: (first & 0x04) !== 0,
-                cRLSign: (first & 0x02) !== 0,
+                digitalSignature: (bits & KeyUsageFlags.digitalSignature) !== 0,
+                keyCertSign: (bits & KeyUsageFlags.keyCertSign) !== 0,
+                cRLSign: (bits & KeyUsageFlags.cRLSign) !== 0,
             };
         }
     }

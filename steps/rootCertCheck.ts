@@ -5,7 +5,8 @@
 // every namespace it sees, except `inject.IgnoredNamespaces` minus kube-system (so: kube-public,
 // kube-node-lease, local-path-storage; kube-system IS written, for ztunnel), and skips namespaces
 // whose status.phase is Terminating. With meshConfig.discoverySelectors it only sees (and writes
-// to) the selected namespaces: pass the same selector as `labelSelector` here.
+// to) the selected namespaces: leave the others out with `namespaces` or `excludeNamespaces` (a
+// selector is the API server's to evaluate: `kubectl get namespaces -l`, never parsed here).
 //
 // Comparison is by SET of SHA-256 fingerprints: order and repetitions in the bundle do not matter.
 // The trust a proxy derives from root-cert.pem is the set of roots in it; Istio's own zero-downtime
@@ -64,8 +65,6 @@ export interface RootCertCheckResult {
 export interface RootCertCheckOptions {
     /** Check only these namespaces (still minus the ones istiod never writes to). */
     namespaces?: string[];
-    /** Check only namespaces matching this Kubernetes label selector (`a=b,c!=d,e in (x,y),!f`). */
-    labelSelector?: string;
     /** More namespaces to leave out (e.g. ones outside the mesh's discoverySelectors). */
     excludeNamespaces?: string[];
 }
@@ -82,57 +81,6 @@ export function normalizeFingerprint(fp: string): string {
 /** Short form for reports: the first 8 bytes, openssl style, e.g. `AB:CD:EF:01:23:45:67:89…`. */
 export function shortFingerprint(fp: string): string {
     return `${formatFingerprint(fp.slice(0, 16))}…`;
-}
-
-// --- label selectors ----------------------------------------------------------------------------
-
-type Requirement = (labels: Record<string, string>) => boolean;
-
-/** Parses the equality- and set-based selector syntax of `kubectl -l`. */
-export function parseLabelSelector(selector: string): Requirement[] {
-    const reqs: Requirement[] = [];
-    // Split on commas that are not inside parentheses.
-    const parts: string[] = [];
-    let depth = 0;
-    let cur = "";
-    for (const ch of selector) {
-        if (ch === "(") depth++;
-        if (ch === ")") depth--;
-        if (ch === "," && depth === 0) {
-            parts.push(cur);
-            cur = "";
-        } else {
-            cur += ch;
-        }
-    }
-    parts.push(cur);
-    const key = "([A-Za-z0-9][-A-Za-z0-9_./]*)";
-    for (const raw of parts.map((p) => p.trim())) {
-        if (raw === "") {
-            if (parts.length === 1) {
-                continue; // empty selector matches everything
-            }
-            throw new Error(`invalid label selector ${JSON.stringify(selector)}: empty requirement`);
-        }
-        let m: RegExpExecArray | null;
-        if ((m = new RegExp(`^${key}\\s*(==|=|!=)\\s*([-A-Za-z0-9_.]*)$`).exec(raw))) {
-            const [, k, op, v] = m;
-            reqs.push(op === "!=" ? (l) => l[k] !== v : (l) => l[k] === v);
-        } else if ((m = new RegExp(`^${key}\\s+(in|notin)\\s*\\(([^)]*)\\)$`).exec(raw))) {
-            const [, k, op, list] = m;
-            const values = list.split(",").map((s) => s.trim()).filter((s) => s !== "");
-            reqs.push(op === "in" ? (l) => k in l && values.includes(l[k]) : (l) => !(k in l) || !values.includes(l[k]));
-        } else if ((m = new RegExp(`^!\\s*${key}$`).exec(raw))) {
-            const k = m[1];
-            reqs.push((l) => !(k in l));
-        } else if ((m = new RegExp(`^${key}$`).exec(raw))) {
-            const k = m[1];
-            reqs.push((l) => k in l);
-        } else {
-            throw new Error(`invalid label selector ${JSON.stringify(selector)}: cannot parse ${JSON.stringify(raw)}`);
-        }
-    }
-    return reqs;
 }
 
 // --- the check ----------------------------------------------------------------------------------
@@ -157,7 +105,6 @@ export function checkRootCertConfigMaps(
         throw new Error("checkRootCertConfigMaps: no expected fingerprints given");
     }
     const expected = [...new Set(expectedFingerprints.map(normalizeFingerprint))];
-    const selector = opts.labelSelector !== undefined ? parseLabelSelector(opts.labelSelector) : undefined;
     const only = opts.namespaces !== undefined ? new Set(opts.namespaces) : undefined;
     const extraExcluded = new Set(opts.excludeNamespaces ?? []);
 
@@ -189,10 +136,6 @@ export function checkRootCertConfigMaps(
         }
         if (extraExcluded.has(name)) {
             excluded.push({ namespace: name, reason: "excluded by option" });
-            continue;
-        }
-        if (selector && !selector.every((req) => req(ns.metadata.labels ?? {}))) {
-            excluded.push({ namespace: name, reason: `does not match label selector ${JSON.stringify(opts.labelSelector)}` });
             continue;
         }
         results.push(checkOne(name, byNamespace.get(name), expected));

@@ -10,6 +10,7 @@
 //    environment is sampled; no private key (PEM, PEM body, base64 of the PEM) may appear in the
 //    logs, the samples, `pulumi stack export`, the backend's files or the stack outputs.
 import { test } from "node:test";
+import type { EngineEvent } from "@pulumi/pulumi/automation";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -154,6 +155,8 @@ interface BadCase {
     expect: RegExp[];
     /** Whether the case reaches the API server (the catalogue counts them). */
     api: boolean;
+    /** Refused by the CLI against Pulumi.yaml before the program runs (no diagnostic event). */
+    checkedByCli?: boolean;
     setup?: () => Promise<void>;
     teardown?: () => Promise<void>;
 }
@@ -222,7 +225,7 @@ test("bad input refused before anything is applied; least privilege; no private 
                     expect: [/istio-ca:restartConcurrency must be between 1 and 200/] },
                 { name: "an intermediate that would outlive its root", api: false, config: { rootValidityDays: "100", intermediateValidityDays: "200" },
                     expect: [/istio-ca:intermediateValidityDays \(200\) must not exceed rootValidityDays \(100\)/] },
-                { name: "a value of the wrong type (checked by the CLI against Pulumi.yaml)", api: false, config: { restartConcurrency: "many" },
+                { name: "a value of the wrong type (checked by the CLI against Pulumi.yaml)", api: false, checkedByCli: true, config: { restartConcurrency: "many" },
                     expect: [/restartConcurrency' must be of type 'integer'/] },
                 { name: "two root sources at once", api: false, config: { rootStack: "organization/istio-ca/root", rootCertPem: "x" }, secrets: { rootKeyPem: "y" },
                     expect: [/istio-ca:rootStack and istio-ca:rootCertPem\/rootKeyPem are two different root sources/] },
@@ -244,8 +247,14 @@ test("bad input refused before anything is applied; least privilege; no private 
                 for (const op of ["preview", "up"] as const) {
                     let printed = "";
                     const onOutput = (line: string): void => { printed += line; };
+                    const errors: string[] = [];
+                    const onEvent = (e: EngineEvent): void => {
+                        if (e.diagnosticEvent?.severity === "error") {
+                            errors.push(e.diagnosticEvent.message);
+                        }
+                    };
                     let message = "";
-                    await assert.rejects(op === "preview" ? ts.stack.preview({ onOutput }) : ts.stack.up({ onOutput }), (err: Error) => {
+                    await assert.rejects(op === "preview" ? ts.stack.preview({ onOutput, onEvent }) : ts.stack.up({ onOutput, onEvent }), (err: Error) => {
                         message = err.message;
                         return true;
                     }, `${c.name}: ${op} must fail`);
@@ -255,6 +264,9 @@ test("bad input refused before anything is applied; least privilege; no private 
                     }
                     assert.doesNotMatch(all, STACK_FRAME, `${c.name}: ${op} prints no JavaScript stack trace`);
                     assert.doesNotMatch(all, /Unhandled exception/, `${c.name}: ${op} is reported as a refusal`);
+                    // One problem, one error: the engine's report of the thrown refusal, no echo of it.
+                    assert.equal(errors.length, c.checkedByCli ? 0 : 1, `${c.name}: ${op} reports ${errors.length} error diagnostics: ${JSON.stringify(errors)}`);
+                    assert.doesNotMatch(printed, /\b\d+ errors\b/, `${c.name}: ${op} counts one error`);
                 }
                 const state = await ts.stack.exportStack();
                 const registered = ((state.deployment as { resources?: { type: string; urn: string }[] }).resources ?? [])

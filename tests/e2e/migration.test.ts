@@ -62,14 +62,15 @@ test("migration from istio-ca-secret to cacerts: trust both, sign with root 1, t
 
         // Phase 1 'trust': istiod's CA keeps signing, now from cacerts; root-cert.pem = self-signed + root 1.
         // First with a mesh config whose proxies lack multi-root support: refused, naming what to enable.
-        const meshConfig = (xdsAgent: string) => [{
+        const meshConfig = (mesh: string) => [{
             apiVersion: "v1", kind: "ConfigMap", metadata: { name: "istio", namespace: "istio-system" },
-            data: { mesh: `defaultConfig:\n  proxyMetadata:\n    PROXY_CONFIG_XDS_AGENT: "${xdsAgent}"\n` },
+            data: { mesh },
         }];
-        await cluster.apply(meshConfig("false"));
+        await cluster.apply(meshConfig('defaultConfig:\n  proxyMetadata:\n    PROXY_CONFIG_XDS_AGENT: "false"\n'));
         await applyTrustState(stack, { keyVersion: 0, trustedKeyVersions: [0, 1], intermediateVersion: 1 });
         await assert.rejects(stack.preview({ onOutput: log }), /lacks PROXY_CONFIG_XDS_AGENT/);
-        await cluster.apply(meshConfig("true"));
+        // Then enabled, in flow style with a quoted key (the program reads it as istiod does: as YAML).
+        await cluster.apply(meshConfig('defaultConfig: {proxyMetadata: {"PROXY_CONFIG_XDS_AGENT": "true"}}\n'));
         const beforeRestart = await istiodRestartedAt(cluster);
         const logFrom = istio.istiod.log().length;
         const phase1 = await stack.up({ onOutput: log });

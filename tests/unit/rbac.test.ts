@@ -1,6 +1,7 @@
 // The rendered per-namespace RBAC (npm run rbac): which bindings, to what, for whom, and the CLI's
 // arguments. The bindings' effect on a real API server is checked by tests/e2e/badInput.test.ts.
 import { test } from "node:test";
+import { parseAllDocuments } from "yaml";
 import assert from "node:assert/strict";
 import { DEFAULT_SUBJECT, PORTFORWARD_CLUSTER_ROLE, RESTART_CLUSTER_ROLE, toYaml, workloadBindings } from "../../cli/rbacBindings";
 import { parseRbacArgs, USAGE } from "../../cli/rbac";
@@ -27,11 +28,16 @@ test("with the proxy checks, a pods/portforward binding in each namespace too", 
     assert.equal(objs[1].metadata.labels["istio-ca/rbac"], "proxy-checks");
 });
 
-test("the YAML is what kubectl apply reads: documents, nested maps, lists, quoted strings that YAML would misread", () => {
-    const yaml = toYaml([{ a: { b: "c", n: "1.0", t: "true", e: "x@y", u: undefined }, l: [{ k: "v", m: "w" }, "s"] }], ["head"]);
-    assert.equal(yaml, [
-        "# head", "---", "a:", "  b: c", '  n: "1.0"', '  t: "true"', '  e: "x@y"', "l:", "- k: v", "  m: w", "- s", "",
-    ].join("\n"));
+test("the YAML is what kubectl apply reads: documents, nested maps, lists, strings YAML would misread stay strings", () => {
+    const objects = [{ a: { b: "c", n: "1.0", t: "true", o: "on", e: "x@y", z: "0755", u: undefined }, l: [{ k: "v", m: "w" }, "s"] }, { second: "doc" }];
+    const yaml = toYaml(objects, ["head", "more"]);
+    assert.ok(yaml.startsWith("# head\n# more\n---\n"), yaml);
+    const docs = parseAllDocuments(yaml);
+    assert.deepEqual(docs.flatMap((d) => d.errors), []);
+    assert.deepEqual(docs.map((d) => d.toJS()), [{ a: { b: "c", n: "1.0", t: "true", o: "on", e: "x@y", z: "0755" }, l: [{ k: "v", m: "w" }, "s"] }, { second: "doc" }]);
+    // YAML 1.1 readers (kubectl's sigs.k8s.io/yaml) take a plain on, 0755 or 1.0 for a bool or a number.
+    assert.match(yaml, /o: "on"/);
+    assert.match(yaml, /z: "0755"/);
 });
 
 test("npm run rbac: arguments, --help, and what it refuses", () => {
@@ -43,10 +49,14 @@ test("npm run rbac: arguments, --help, and what it refuses", () => {
     assert.match(USAGE, /npm run rbac -- --stack prod \| kubectl apply -f -/);
     assert.throws(() => parseRbacArgs([]), /name a stack \(--stack NAME\) or namespaces \(--namespace NS\)/);
     assert.throws(() => parseRbacArgs(["--stack", "x", "--namespace", "a"]), /not both/);
-    assert.throws(() => parseRbacArgs(["--stack"]), /--stack needs a value/);
+    assert.throws(() => parseRbacArgs(["--stack"]), /Option '--stack <value>' argument missing/);
+    assert.throws(() => parseRbacArgs(["--stack", "--namespace", "a"]), /argument is ambiguous/, "a flag is not a value");
+    assert.throws(() => parseRbacArgs(["--stack", "x", "--proxy-checks", "--no-proxy-checks"]), /--proxy-checks or --no-proxy-checks, not both/);
+    assert.throws(() => parseRbacArgs(["--stack", "x", "--user", "a", "--group", "b"]), /name one subject: --user, --group were all given/);
+    assert.throws(() => parseRbacArgs(["--stack", "x", "extra"]), /unexpected argument "extra"/);
     assert.throws(() => parseRbacArgs(["--namespace", "Bad_NS"]), /--namespace takes a Kubernetes namespace name/);
     assert.throws(() => parseRbacArgs(["--stack", "x", "--service-account", "noslash"]), /--service-account takes NAMESPACE\/NAME/);
-    assert.throws(() => parseRbacArgs(["--stack", "x", "--frobnicate"]), /unexpected argument "--frobnicate"/);
+    assert.throws(() => parseRbacArgs(["--stack", "x", "--frobnicate"]), /Unknown option '--frobnicate'/);
 });
 
 test("restart rights are checked before anything is applied: one access review per namespace the stack restarts, istiod's included", async () => {

@@ -12,7 +12,6 @@ import {
     checkRootCertConfigMaps,
     formatRootCertReport,
     normalizeFingerprint,
-    parseLabelSelector,
     shortFingerprint,
     type ConfigMapList,
     type NamespaceList,
@@ -163,13 +162,6 @@ describe("checkRootCertConfigMaps", () => {
         assert.deepEqual(res.namespaces[0].extra, [fp.OLD]);
     });
 
-    it("filters by label selector", () => {
-        const { cms, nss } = cluster();
-        const res = checkRootCertConfigMaps(cms, nss, [fp.A, fp.B], { labelSelector: "istio-injection=enabled" });
-        assert.deepEqual(res.namespaces.map((r) => `${r.namespace}:${r.status}`), ["default:ok", "old:stale"]);
-        assert.ok(res.excluded.some((e) => e.namespace === "nocm" && /label selector/.test(e.reason)));
-    });
-
     it("checks only an explicit namespace list, and reports listed namespaces that do not exist", () => {
         const { cms, nss } = cluster();
         const res = checkRootCertConfigMaps(cms, nss, [fp.A, fp.B], { namespaces: ["default", "ghost", "kube-public"] });
@@ -207,18 +199,3 @@ describe("formatRootCertReport", () => {
     });
 });
 
-describe("parseLabelSelector", () => {
-    const matches = (sel: string, labels: Record<string, string>) => parseLabelSelector(sel).every((r) => r(labels));
-    it("supports equality and set-based requirements", () => {
-        assert.equal(matches("a=b", { a: "b" }), true);
-        assert.equal(matches("a==b", { a: "c" }), false);
-        assert.equal(matches("a!=b", {}), true);
-        assert.equal(matches("istio.io/rev in (canary, stable)", { "istio.io/rev": "canary" }), true);
-        assert.equal(matches("istio.io/rev notin (canary)", { "istio.io/rev": "canary" }), false);
-        assert.equal(matches("a,!b", { a: "x" }), true);
-        assert.equal(matches("a,!b", { a: "x", b: "y" }), false);
-        assert.equal(matches("", { any: "thing" }), true);
-        assert.throws(() => parseLabelSelector("a=b,,c"), /empty requirement/);
-        assert.throws(() => parseLabelSelector("a > b"), /cannot parse/);
-    });
-});

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-import { validateRootMaterial, type RootMaterialOptions, type RootMaterialReport } from "../../plan/rootMaterial";
+import { caExtensions, validateRootMaterial, type RootMaterialOptions, type RootMaterialReport } from "../../plan/rootMaterial";
 import { issuedBy, openssl, selfSignedCa, writeTemp } from "../support/testCerts";
 
 const SOURCE = "root stack org/istio-ca/root output roots.v2";
@@ -283,6 +283,61 @@ describe("not a usable CA", () => {
         expectProblem(check(m.certPem, m.keyPem), /pathlen:0/);
         const ok = selfSigned("p256", ["basicConstraints=critical,CA:true,pathlen:1", "keyUsage=critical,keyCertSign"]);
         assert.deepEqual(check(ok.certPem, ok.keyPem).problems, [], "pathlen:1 leaves room for the intermediate");
+    });
+});
+
+/** The DER of a PEM certificate. */
+const derOf = (pem: string): Buffer => Buffer.from(pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s/g, ""), "base64");
+const pemOf = (der: Buffer): string => armor("CERTIFICATE", der.toString("base64").match(/.{1,64}/g)!.join("\n"));
+
+/**
+ * The certificate with the value of extension 2.5.29.<oidLastByte> changed by `change` (its
+ * OCTET STRING content, in place). The signature no longer verifies, but the certificate still
+ * parses: OpenSSL decodes extension values only when asked.
+ */
+function corruptExtension(certPem: string, oidLastByte: number, change: (value: Buffer) => void): string {
+    const der = derOf(certPem);
+    let at = der.indexOf(Buffer.from([0x06, 0x03, 0x55, 0x1d, oidLastByte])) + 5;
+    assert.ok(at >= 5, "extension present");
+    if (der[at] === 0x01) {
+        at += 3; // critical BOOLEAN
+    }
+    assert.equal(der[at], 0x04, "extnValue is an OCTET STRING");
+    change(der.subarray(at + 2, at + 2 + der[at + 1]));
+    return pemOf(der);
+}
+
+describe("broken and hostile DER", () => {
+    it("the extension reader throws a clear error, never hangs or allocates what a length claims", () => {
+        const der = derOf(good.p256.certPem);
+        assert.throws(() => caExtensions(Buffer.alloc(0)), /zero length/);
+        assert.throws(() => caExtensions(der.subarray(0, 60)), /End of input reached before message was fully decoded/);
+        assert.throws(() => caExtensions(Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00])), /content length exceeded|End of input/);
+        assert.throws(() => caExtensions(Buffer.from("30" + "80".repeat(64), "hex")), /./, "indefinite lengths nested deep");
+        assert.throws(() => caExtensions(Buffer.from("02020101", "hex")), /does not match to Certificate/, "an INTEGER, not a certificate");
+        assert.deepEqual(caExtensions(der).basicConstraints, { ca: true, pathLen: undefined });
+    });
+
+    it("a basicConstraints whose length runs past its value: one problem naming the root, the extension and the source", () => {
+        const bad = corruptExtension(good.p256.certPem, 0x13, (v) => void (v[1] = 0x7f));
+        expectProblem(check(bad, good.p256.keyPem), /the root certificate \(O=Istio, CN=Root CA, SHA-256 [0-9a-f]{16}…\): its extensions cannot be read: the basicConstraints extension is malformed/);
+    });
+
+    it("a basicConstraints that is an INTEGER instead of a SEQUENCE", () => {
+        const bad = corruptExtension(good.p256.certPem, 0x13, (v) => void (v[0] = 0x02));
+        expectProblem(check(bad, good.p256.keyPem), /basicConstraints extension is malformed: Data does not match to BasicConstraints ASN1 schema/);
+    });
+
+    it("a keyUsage that is not a BIT STRING", () => {
+        const bad = corruptExtension(good.p256.certPem, 0x0f, (v) => void (v[0] = 0x30));
+        expectProblem(check(bad, good.p256.keyPem), /its extensions cannot be read: the keyUsage extension is malformed/);
+    });
+
+    it("keyUsage bits are read as RFC 5280 numbers them (keyCertSign is bit 5), not by byte position alone", () => {
+        const signOnly = selfSigned("p256", ["basicConstraints=critical,CA:true", "keyUsage=critical,keyCertSign"]);
+        assert.deepEqual(caExtensions(derOf(signOnly.certPem)).keyUsage, { keyCertSign: true, cRLSign: false, digitalSignature: false });
+        const crlOnly = selfSigned("p256", ["basicConstraints=critical,CA:true", "keyUsage=critical,cRLSign,digitalSignature"]);
+        assert.deepEqual(caExtensions(derOf(crlOnly.certPem)).keyUsage, { keyCertSign: false, cRLSign: true, digitalSignature: true });
     });
 });
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { clusterFacts, isSecret, promiseOf, setupMocks } from "../support/mocks";
 import { parseConfig } from "../../plan/config";
-import { meshEnablesXdsAgent, type ClusterFacts } from "../../plan/clusterFacts";
+import type { ClusterFacts } from "../../plan/clusterFacts";
 import { bundleFingerprints, splitCertificates } from "../../common/pem";
 import { TrustState } from "../../plan/rotation";
 import { handMadeCacerts, istiodSelfSignedCa } from "../support/testCerts";
@@ -140,9 +140,3 @@ test("the proxies' side of multi-root: refused when the mesh config lacks PROXY_
     assert.ok(!enabled.warnings.some((w) => /proxies' multi-root/.test(w)));
 });
 
-test("the mesh config check reads proxyMetadata as istioctl writes it", () => {
-    const mesh = 'defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\n  proxyMetadata:\n    PROXY_CONFIG_XDS_AGENT: "true"\n';
-    assert.equal(meshEnablesXdsAgent(mesh), true);
-    assert.equal(meshEnablesXdsAgent(mesh.replace('"true"', '"false"')), false);
-    assert.equal(meshEnablesXdsAgent("defaultConfig:\n  proxyMetadata: {}\n"), false);
-});
