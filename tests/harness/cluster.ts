@@ -50,7 +50,7 @@ export interface ClusterOptions {
     /** Extra random delay, uniform in [0, podReadyJitterMs], added to podReadyDelayMs (default 0). */
     podReadyJitterMs?: number;
     /**
-     * Simulation settings for large meshes (dev/bench.ts documents the ones it uses and why):
+     * Simulation settings for large meshes (dev/bench/rig.ts documents the ones it uses and why):
      * flags appended to a component's own, environment variables for it (e.g. GOGC), and kwok's
      * KwokConfiguration `options` (e.g. podPlayStageParallelism). They change how fast this machine
      * plays the control plane, not what it does. Default: none.
