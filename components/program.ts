@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Kubectl } from "../lib/kubectl";
 import { ClusterFacts, inspectCluster, ISTIO_CA_SECRET, multiRootProblem, multiRootWarning, PreflightError } from "../lib/preflight";
+import { assertSupportedNode } from "../lib/nodeVersion";
 import { asRefusal } from "../lib/refusal";
 import { withholdRpcResponsesFromDebugLog } from "../lib/runtimeLog";
 import { classifyTransition, Transition, TrustState } from "../lib/rotation";
@@ -349,6 +350,7 @@ export async function runIstioCa(env: ProgramEnvironment = liveEnvironment): Pro
     // Before any resource: the runtime's debug log would otherwise quote secret outputs.
     withholdRpcResponsesFromDebugLog();
     try {
+        assertSupportedNode();
         const config = loadConfig();
         if (config.role === "root") {
             return rootStack(config, (await env.previousOutputs())?.recordedRoots as RootRecord | undefined);
