@@ -1,5 +1,5 @@
 // What a killed `pulumi up` leaves behind on a self-managed (file://) backend, and what is safe to
-// do about it. Pulumi 3.248, read in its sources:
+// do about it. Pulumi 3.248 (and the same in 3.276), read in its sources:
 // - a lock file per running update, `.pulumi/locks/<org>/<project>/<stack>/<id>.json` holding
 //   {pid, username, hostname, timestamp} (pkg/backend/diy/lock.go). Update, refresh, destroy and
 //   import take it; a killed process never deletes it, and every later `up` then fails with "the

@@ -3,6 +3,7 @@
 // → back up and write cacerts → restart istiod, wait for the bundle, restart the workloads,
 // verify → record what was deployed once the last check passed.
 import * as pulumi from "@pulumi/pulumi";
+import { assertSupportedNode } from "../common/nodeVersion";
 import { asRefusal } from "../plan/refusal";
 import { withholdRpcResponsesFromDebugLog } from "./runtimeLog";
 import { Transition, TrustState } from "../plan/rotation";
@@ -219,6 +220,7 @@ export async function runIstioCa(env: ProgramEnvironment = liveEnvironment): Pro
     // Before any resource: the runtime's debug log would otherwise quote secret outputs.
     withholdRpcResponsesFromDebugLog();
     try {
+        assertSupportedNode();
         const config = loadConfig();
         if (config.role === "root") {
             return rootStack(config, (await env.previousOutputs())?.recordedRoots as RootRecord | undefined);

@@ -1,4 +1,4 @@
-// The Pulumi Node.js runtime (@pulumi/pulumi 3.248, runtime/resource.js and invoke.js) sends the
+// The Pulumi Node.js runtime (@pulumi/pulumi 3.248 to 3.276, runtime/resource.js and invoke.js) sends the
 // engine a debug message after every resource RPC: "RegisterResource RPC finished: …; resp:
 // ${innerResponse}", the protobuf response stringified, secret outputs in plaintext. The engine
 // prints those with `pulumi up --debug` and writes them to its log from `--verbose 3` on: the

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { backupCacerts } from "./backupCacerts";
 import { Kubectl, spawnCounter, ToolError } from "../kube/kubectl";
 import { readStepSettingsFile, RESTARTED_NAMESPACES_FILE, resolveStackDir, STACK_DIR_ENV, STEP_SETTINGS_FILE } from "../common/stackDir";
+import { unsupportedNodeVersion } from "../common/nodeVersion";
 import { BACKUP_STEP, BackupStepName, readStepSettings, RunSettings, STEP_NAMES, StepName, StepSettings, UNCHANGED } from "./stepEnv";
 import { FIRST_NAMES, StepOutput } from "./stepOutput";
 import { restartIstiod } from "./restartIstiod";
@@ -51,6 +52,8 @@ export interface RunStepOptions {
     write: (stream: "stdout" | "stderr", text: string) => void;
     /** The project root (stack directory paths are relative to it). */
     root: string;
+    /** The Node.js version the step runs on (default: this process's). */
+    nodeVersion?: string;
 }
 
 /** The step's settings: what cacerts is from the environment, how to run from the stack's settings file. */
@@ -82,9 +85,16 @@ export async function runStep(argv: string[], opts: RunStepOptions): Promise<num
     }
     const started = Date.now();
     const log = (line: string): void => out.progress(`[${name} +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`);
+    const nodeVersion = opts.nodeVersion ?? process.version;
+    const unsupported = unsupportedNodeVersion(nodeVersion);
+    if (unsupported) {
+        out.report(`istio-ca step ${name} failed: ${unsupported}`);
+        return 1;
+    }
     try {
         const { settings, stackDir } = settingsOf(opts);
-        log(`settings (${path.relative(opts.root, stackDir)}/${STEP_SETTINGS_FILE}): ${describe(settings)}`);
+        // The runtime first: the state keeps this output (the end-to-end tests check what the steps ran on).
+        log(`Node.js ${nodeVersion}; settings (${path.relative(opts.root, stackDir)}/${STEP_SETTINGS_FILE}): ${describe(settings)}`);
         const kubectl = new Kubectl({ binary: settings.kubectl, kubeconfig: settings.kubeconfig, context: settings.context });
         const { restartedNamespaces, ...summary } = await steps[name]({ settings, kubectl, log }) as { restartedNamespaces?: string[] };
         log(`done (${spawnCounter.kubectl} kubectl, ${spawnCounter.istioctl} istioctl processes)`);

@@ -13,6 +13,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "${ROOT}/toolchain/versions.env"
 CACHE="${ISTIO_CA_CACHE:-${HOME}/.cache/istio-ca}"
 GO="${GO:-go}"
+# The engine and the PULUMI_HOME its plugins are installed into, both per engine version: a branch
+# on another engine (or a stand-in built on another Go SDK) then has its own directories instead of
+# rebuilding over this one's. Directories of older versions are not used any more and may be removed.
+CLI_BIN="${CACHE}/pulumi-v${PULUMI_ENGINE_VERSION}/bin"
+PHOME="${CACHE}/pulumi-home-v${PULUMI_ENGINE_VERSION}"
 
 # setup_go JOBS_VARIABLE: checks for Go and sets JOBS (go build -p: the variable's value, else nproc
 # capped at 4, since a large link needs 2-4 GiB) and GOFLAGS_BUILD. Binaries are static and trimmed.

@@ -9,8 +9,8 @@
 # the plugin whose version equals the npm package's.
 #
 # Output (CACHE = ${ISTIO_CA_CACHE:-$HOME/.cache/istio-ca}):
-#   ${CACHE}/pulumi-resource-command-standin-v<COMMAND_PROVIDER_VERSION>/bin/pulumi-resource-command
-#   ${CACHE}/pulumi-home/plugins/resource-command-v<COMMAND_PROVIDER_VERSION>/  (PULUMI_HOME)
+#   ${CACHE}/pulumi-resource-command-standin-v<COMMAND_PROVIDER_VERSION>-sdk-<COMMAND_STANDIN_SDK_VERSION>/bin/pulumi-resource-command
+#   ${CACHE}/pulumi-home-v<PULUMI_ENGINE_VERSION>/plugins/resource-command-v<COMMAND_PROVIDER_VERSION>/  (PULUMI_HOME)
 # bin/.pulumi-resource-command.stamp records the inputs' hash, Go version and flags; a binary whose
 # stamp matches and that reports the right version is not rebuilt, so a second run is a no-op.
 # Installing needs the Pulumi CLI that toolchain/pulumi.sh builds (run that first).
@@ -27,9 +27,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 : "${COMMAND_PROVIDER_VERSION:?versions.env must set COMMAND_PROVIDER_VERSION}"
 : "${COMMAND_STANDIN_SDK_VERSION:?versions.env must set COMMAND_STANDIN_SDK_VERSION}"
 
-CLI="${CACHE}/pulumi-v${PULUMI_ENGINE_VERSION}/bin/pulumi"
-CMD_BIN="${CACHE}/pulumi-resource-command-standin-v${COMMAND_PROVIDER_VERSION}/bin"
-PHOME="${CACHE}/pulumi-home"
+CLI="${CLI_BIN}/pulumi"
+# Per Go SDK too: the stand-in is rebuilt when its SDK changes, and so gets its own directory.
+CMD_BIN="${CACHE}/pulumi-resource-command-standin-v${COMMAND_PROVIDER_VERSION}-sdk-${COMMAND_STANDIN_SDK_VERSION}/bin"
 MOD_DIR="${ROOT}/toolchain/provider-command-standin"
 
 FORCE=0

@@ -16,7 +16,7 @@
 #
 # Output (CACHE = ${ISTIO_CA_CACHE:-$HOME/.cache/istio-ca}):
 #   ${CACHE}/pulumi-resource-tls-v<TLS_PROVIDER_VERSION>/bin/{pulumi-resource-tls,pulumi-tfgen-tls}
-#   ${CACHE}/pulumi-home/plugins/resource-tls-v<TLS_PROVIDER_VERSION>/  (PULUMI_HOME)
+#   ${CACHE}/pulumi-home-v<PULUMI_ENGINE_VERSION>/plugins/resource-tls-v<TLS_PROVIDER_VERSION>/  (PULUMI_HOME)
 # bin/.pulumi-resource-tls.stamp records the inputs' hash, Go version and flags; a binary whose stamp
 # matches and that reports the right version is not rebuilt, so a second run is a no-op.
 #
@@ -34,9 +34,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 : "${TLS_BRIDGE_VERSION:?versions.env must set TLS_BRIDGE_VERSION}"
 : "${TLS_SDKV2_FORK_VERSION:?versions.env must set TLS_SDKV2_FORK_VERSION}"
 
-CLI="${CACHE}/pulumi-v${PULUMI_ENGINE_VERSION}/bin/pulumi"
+CLI="${CLI_BIN}/pulumi"
 TLS_BIN="${CACHE}/pulumi-resource-tls-v${TLS_PROVIDER_VERSION}/bin"
-PHOME="${CACHE}/pulumi-home"
 MOD_DIR="${ROOT}/toolchain/provider-tls"
 
 FORCE=0

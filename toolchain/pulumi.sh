@@ -15,7 +15,7 @@
 # Output (CACHE = ${ISTIO_CA_CACHE:-$HOME/.cache/istio-ca}):
 #   ${CACHE}/pulumi-v<PULUMI_ENGINE_VERSION>/bin/pulumi
 #   ${CACHE}/pulumi-resource-kubernetes-v<KUBERNETES_PROVIDER_VERSION>/bin/pulumi-resource-kubernetes
-#   ${CACHE}/pulumi-home/plugins/resource-kubernetes-v<KUBERNETES_PROVIDER_VERSION>/  (PULUMI_HOME)
+#   ${CACHE}/pulumi-home-v<PULUMI_ENGINE_VERSION>/plugins/resource-kubernetes-v<KUBERNETES_PROVIDER_VERSION>/  (PULUMI_HOME)
 # Each binary has a stamp file (bin/.<name>.stamp: inputs' hash, Go version, flags); a binary whose
 # stamp matches and that reports the right version is skipped, so a second run is a no-op.
 #
@@ -32,9 +32,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 : "${KUBERNETES_PROVIDER_VERSION:?versions.env must set KUBERNETES_PROVIDER_VERSION}"
 : "${KUBERNETES_PROVIDER_MODULE_VERSION:?versions.env must set KUBERNETES_PROVIDER_MODULE_VERSION}"
 
-CLI_BIN="${CACHE}/pulumi-v${PULUMI_ENGINE_VERSION}/bin"
 K8S_BIN="${CACHE}/pulumi-resource-kubernetes-v${KUBERNETES_PROVIDER_VERSION}/bin"
-PHOME="${CACHE}/pulumi-home"
 
 print_env() {
   cat <<EOF

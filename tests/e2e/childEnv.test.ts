@@ -12,7 +12,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { seedMesh, startCluster } from "../harness/cluster";
-import { createTestStack, TestStack } from "../support/engine";
+import { createTestStack, stepNodeVersions, TestStack } from "../support/engine";
+import { MIN_NODE_MAJOR, nodeMajor } from "../../common/nodeVersion";
 import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig, SEED_SWAP } from "../support/localCluster";
 import { ProcessSampler } from "../support/processes";
@@ -70,6 +71,17 @@ test("real engine, config in the program's environment as the language host pass
             assert.ok(kubectl.saved().length > programTime + 3, `the steps' kubectl calls too (${kubectl.saved().length} in all)`);
         } finally {
             await sampler.stop();
+        }
+
+        // The program ran in this process, the steps in the `node` the provider found on PATH: both
+        // on the supported runtime (npm test puts the pinned Node.js 22 first on PATH).
+        t.diagnostic(`program: Node.js ${process.version} (${process.execPath})`);
+        assert.ok(nodeMajor(process.version) >= MIN_NODE_MAJOR, `the program ran on Node.js ${process.version}`);
+        const stepVersions = await stepNodeVersions(ts.stack);
+        t.diagnostic(`steps: ${JSON.stringify(stepVersions)}`);
+        assert.ok(Object.keys(stepVersions).length >= 4, "the backup and the mesh steps are in the state");
+        for (const [step, version] of Object.entries(stepVersions)) {
+            assert.ok(nodeMajor(version) >= MIN_NODE_MAJOR, `step ${step} ran on Node.js ${version}`);
         }
 
         const needles = root.keyPem.split("\n").map((l) => l.trim()).filter((l) => l.length >= 16 && !l.startsWith("-----"));

@@ -3,7 +3,7 @@
 //
 // The interrupted `up` is the driver a person runs (`node dist/cli/ca.js up --stack S`) in a
 // child process on the same backend, killed with SIGKILL while the restart-workloads step runs.
-// What Pulumi 3.248 leaves behind (asserted below): the lock file of the dead pulumi process and a
+// What Pulumi (3.248, 3.276) leaves behind (asserted below): the lock file of the dead pulumi process and a
 // pending CREATE of the step; a plain `pulumi up` then refuses ("currently locked"). The driver's
 // next `up` removes the dead process's lock, clears the pending create and re-runs the step.
 import { test } from "node:test";

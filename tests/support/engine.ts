@@ -86,6 +86,20 @@ export async function createTestStack(
 }
 
 /**
+ * The Node.js version each step command ran on, by resource name: the steps print it first on
+ * stderr (steps/stepRunner.ts), which the state keeps. "(none)" for a command that printed none.
+ */
+export async function stepNodeVersions(stack: automation.Stack): Promise<Record<string, string>> {
+    const state = await stack.exportStack();
+    const commands = (state.deployment.resources as { urn: string; type: string; outputs?: { stderr?: unknown } }[])
+        .filter((r) => r.type === "command:local:Command");
+    return Object.fromEntries(commands.map((r) => [
+        r.urn.split("::").pop()!,
+        /Node\.js (v[\d.]+);/.exec(typeof r.outputs?.stderr === "string" ? r.outputs.stderr : "")?.[1] ?? "(none)",
+    ]));
+}
+
+/**
  * Operations per resource name from engine events. A replacement shows as several steps
  * (create-replacement, replace, delete-replaced), so each name keeps the set of its ops.
  */

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as sdkLog from "@pulumi/pulumi/log";
 import { withholdRpcResponsesFromDebugLog, withoutRpcResponse } from "../../program/runtimeLog";
 
-// The shapes of @pulumi/pulumi 3.248's runtime debug lines (runtime/resource.js, invoke.js).
+// The shapes of @pulumi/pulumi's runtime debug lines (runtime/resource.js, invoke.js; the same in 3.248 and 3.276).
 const SECRET = "MHcCAQEEIB3bI-not-a-real-key";
 
 test("the response an RPC debug line quotes is withheld; the rest of the line stays", () => {
