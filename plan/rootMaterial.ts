@@ -161,21 +161,39 @@ export function validateRootMaterial(
 ): RootMaterialReport {
     const problems: string[] = [];
     const warnings: string[] = [];
-    const problem = (text: string): void => void problems.push(`${source}: ${text}`);
-    const warn = (text: string): void => void warnings.push(`${source}: ${text}`);
-    const now = opts.now ?? new Date();
-    const minValidDays = opts.minValidDays ?? DEFAULT_MIN_VALID_DAYS;
-
-    // --- the certificate ---
-    let cert: X509Certificate | undefined;
+    const c: Checks = {
+        problem: (text) => void problems.push(`${source}: ${text}`),
+        warn: (text) => void warnings.push(`${source}: ${text}`),
+        now: opts.now ?? new Date(),
+        minValidDays: opts.minValidDays ?? DEFAULT_MIN_VALID_DAYS,
+    };
     const certBlocks = certPem?.trim() ? pemBlocks(certPem) : undefined;
     const keyBlocks = keyPem?.trim() ? pemBlocks(keyPem) : undefined;
     const certHoldsKey = !!certBlocks?.some((b) => isKeyLabel(b.label));
     const keyHoldsCert = !!keyBlocks?.some((b) => isCertLabel(b.label));
     if (certHoldsKey && keyHoldsCert) {
-        problem("the root certificate and the root private key look swapped: the certificate field holds a private key and the key field holds a certificate");
+        c.problem("the root certificate and the root private key look swapped: the certificate field holds a private key and the key field holds a certificate");
     }
+    const cert = readRootCertificate(certBlocks, certHoldsKey, keyHoldsCert, c);
+    const key = readRootKey(keyBlocks, certHoldsKey, keyHoldsCert, c);
+    const summary = cert ? checkRootCertificate(cert, c) : undefined;
+    if (key) {
+        checkKeyPair(key, cert, c);
+    }
+    return summary ? { problems, warnings, summary } : { problems, warnings };
+}
 
+/** Where validateRootMaterial's checks report, and their clock. */
+interface Checks {
+    problem: (text: string) => void;
+    warn: (text: string) => void;
+    now: Date;
+    minValidDays: number;
+}
+
+/** The one root certificate of the certificate field, parsed (undefined: a problem was reported). */
+function readRootCertificate(certBlocks: PemBlock[] | undefined, certHoldsKey: boolean, keyHoldsCert: boolean, { problem }: Checks): X509Certificate | undefined {
+    let cert: X509Certificate | undefined;
     if (!certBlocks) {
         problem("the root certificate is missing (empty or not set)");
     } else if (certBlocks.length === 0) {
@@ -199,8 +217,11 @@ export function validateRootMaterial(
             }
         }
     }
+    return cert;
+}
 
-    // --- the private key ---
+/** The one private key of the key field, parsed (undefined: a problem was reported). */
+function readRootKey(keyBlocks: PemBlock[] | undefined, certHoldsKey: boolean, keyHoldsCert: boolean, { problem }: Checks): KeyObject | undefined {
     let key: KeyObject | undefined;
     if (!keyBlocks) {
         problem("the root private key is missing (empty or not set)");
@@ -234,79 +255,78 @@ export function validateRootMaterial(
             }
         }
     }
+    return key;
+}
 
-    // --- the certificate's content ---
-    let summary: RootMaterialSummary | undefined;
+/** What the certificate says: a CA that may sign intermediates, valid now, a supported key. */
+function checkRootCertificate(cert: X509Certificate, { problem, warn, now, minValidDays }: Checks): RootMaterialSummary {
+    const pub = cert.publicKey;
+    const isSelfSigned = cert.checkIssued(cert) && cert.verify(pub);
+    const notBefore = new Date(cert.validFrom);
+    const notAfter = new Date(cert.validTo);
+    const summary: RootMaterialSummary = {
+        subject: oneLine(cert.subject),
+        sha256: fingerprint(cert),
+        notAfter: notAfter.toISOString(),
+        keyAlgorithm: describeKey(pub),
+        isSelfSigned,
+    };
+    const who = `the root certificate (${summary.subject}, SHA-256 ${summary.sha256.slice(0, 16)}…)`;
+
+    let ext: CaExtensions | undefined;
+    try {
+        ext = caExtensions(cert.raw);
+    } catch (err) {
+        problem(`${who}: its extensions cannot be read: ${(err as Error).message}`);
+    }
+    if (ext) {
+        const bc = ext.basicConstraints;
+        if (!bc) {
+            problem(`${who} is not a CA: it has no basicConstraints extension (a leaf or X.509 v1 certificate); a root needs basicConstraints CA:TRUE to sign the cluster intermediates`);
+        } else if (!bc.ca) {
+            problem(`${who} is not a CA: basicConstraints says CA:FALSE (a leaf certificate?); a root needs CA:TRUE, otherwise istiod fails with "not authorized to sign other certificates"`);
+        } else if (bc.pathLen === 0) {
+            problem(`${who} has basicConstraints pathlen:0, which forbids any CA below it, but each cluster's intermediate is a CA (pathlen must be at least 1, or absent)`);
+        }
+        if (bc?.ca && ext.keyUsage && !ext.keyUsage.keyCertSign) {
+            problem(`${who} has a keyUsage extension without keyCertSign, so it may not sign certificates; a root needs keyUsage keyCertSign (Istio's own roots: digitalSignature, keyEncipherment, keyCertSign)`);
+        }
+    }
+
+    if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) {
+        problem(`${who}: its validity period cannot be read (notBefore ${cert.validFrom}, notAfter ${cert.validTo})`);
+    } else if (now.getTime() < notBefore.getTime()) {
+        problem(`${who} is not valid yet: notBefore is ${notBefore.toISOString()} (now ${now.toISOString()}); check the clock of the machine that made it`);
+    } else if (now.getTime() > notAfter.getTime()) {
+        problem(`${who} expired on ${notAfter.toISOString()} (now ${now.toISOString()}); issue a new root and rotate to it`);
+    } else {
+        const daysLeft = (notAfter.getTime() - now.getTime()) / DAY_MS;
+        if (daysLeft < minValidDays) {
+            warn(`${who} expires in ${Math.floor(daysLeft)} day(s), on ${notAfter.toISOString()} (less than ${minValidDays}): plan a root rotation now; intermediates signed with it cannot outlive it`);
+        }
+    }
+
+    const unsupported = unsupportedKey(pub);
+    if (unsupported) {
+        problem(`${who}: its key ${unsupported}; ${SUPPORTED_KEYS}`);
+    }
+
+    if (!isSelfSigned) {
+        warn(`${who} is not self-signed (issuer: ${oneLine(cert.issuer)}): it can sign the cluster intermediates, but Istio's root-cert.pem must then contain the real trust anchor, and cert-chain.pem only reaches this certificate`);
+    }
+    return summary;
+}
+
+/** The key belongs to the certificate (or, without one, is at least a supported key). */
+function checkKeyPair(key: KeyObject, cert: X509Certificate | undefined, { problem }: Checks): void {
     if (cert) {
-        const pub = cert.publicKey;
-        const isSelfSigned = cert.checkIssued(cert) && cert.verify(pub);
-        const notBefore = new Date(cert.validFrom);
-        const notAfter = new Date(cert.validTo);
-        summary = {
-            subject: oneLine(cert.subject),
-            sha256: fingerprint(cert),
-            notAfter: notAfter.toISOString(),
-            keyAlgorithm: describeKey(pub),
-            isSelfSigned,
-        };
-        const who = `the root certificate (${summary.subject}, SHA-256 ${summary.sha256.slice(0, 16)}…)`;
-
-        let ext: CaExtensions | undefined;
-        try {
-            ext = caExtensions(cert.raw);
-        } catch (err) {
-            problem(`${who}: its extensions cannot be read: ${(err as Error).message}`);
+        if (!spki(createPublicKey(key)).equals(spki(cert.publicKey))) {
+            problem(`the root private key (${describeKey(key)}) does not match the root certificate (${describeKey(cert.publicKey)}, SHA-256 ${fingerprint(cert).slice(0, 16)}…): their public keys differ`);
         }
-        if (ext) {
-            const bc = ext.basicConstraints;
-            if (!bc) {
-                problem(`${who} is not a CA: it has no basicConstraints extension (a leaf or X.509 v1 certificate); a root needs basicConstraints CA:TRUE to sign the cluster intermediates`);
-            } else if (!bc.ca) {
-                problem(`${who} is not a CA: basicConstraints says CA:FALSE (a leaf certificate?); a root needs CA:TRUE, otherwise istiod fails with "not authorized to sign other certificates"`);
-            } else if (bc.pathLen === 0) {
-                problem(`${who} has basicConstraints pathlen:0, which forbids any CA below it, but each cluster's intermediate is a CA (pathlen must be at least 1, or absent)`);
-            }
-            if (bc?.ca && ext.keyUsage && !ext.keyUsage.keyCertSign) {
-                problem(`${who} has a keyUsage extension without keyCertSign, so it may not sign certificates; a root needs keyUsage keyCertSign (Istio's own roots: digitalSignature, keyEncipherment, keyCertSign)`);
-            }
-        }
-
-        if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) {
-            problem(`${who}: its validity period cannot be read (notBefore ${cert.validFrom}, notAfter ${cert.validTo})`);
-        } else if (now.getTime() < notBefore.getTime()) {
-            problem(`${who} is not valid yet: notBefore is ${notBefore.toISOString()} (now ${now.toISOString()}); check the clock of the machine that made it`);
-        } else if (now.getTime() > notAfter.getTime()) {
-            problem(`${who} expired on ${notAfter.toISOString()} (now ${now.toISOString()}); issue a new root and rotate to it`);
-        } else {
-            const daysLeft = (notAfter.getTime() - now.getTime()) / DAY_MS;
-            if (daysLeft < minValidDays) {
-                warn(`${who} expires in ${Math.floor(daysLeft)} day(s), on ${notAfter.toISOString()} (less than ${minValidDays}): plan a root rotation now; intermediates signed with it cannot outlive it`);
-            }
-        }
-
-        const unsupported = unsupportedKey(pub);
+    } else {
+        const unsupported = unsupportedKey(key);
         if (unsupported) {
-            problem(`${who}: its key ${unsupported}; ${SUPPORTED_KEYS}`);
-        }
-
-        if (!isSelfSigned) {
-            warn(`${who} is not self-signed (issuer: ${oneLine(cert.issuer)}): it can sign the cluster intermediates, but Istio's root-cert.pem must then contain the real trust anchor, and cert-chain.pem only reaches this certificate`);
+            problem(`the root private key: ${unsupported}; ${SUPPORTED_KEYS}`);
         }
     }
-
-    // --- the pair ---
-    if (key) {
-        if (cert) {
-            if (!spki(createPublicKey(key)).equals(spki(cert.publicKey))) {
-                problem(`the root private key (${describeKey(key)}) does not match the root certificate (${describeKey(cert.publicKey)}, SHA-256 ${fingerprint(cert).slice(0, 16)}…): their public keys differ`);
-            }
-        } else {
-            const unsupported = unsupportedKey(key);
-            if (unsupported) {
-                problem(`the root private key: ${unsupported}; ${SUPPORTED_KEYS}`);
-            }
-        }
-    }
-
-    return summary ? { problems, warnings, summary } : { problems, warnings };
 }
