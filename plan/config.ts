@@ -211,104 +211,15 @@ function namespaceName(p: Problems, key: string, value: string): boolean {
 /** Validates raw stack config. Throws ConfigError listing every problem at once. */
 export function parseConfig(raw: RawConfig): IstioCaConfig {
     const p = new Problems();
-
     const role = oneOf<"cluster" | "root">(raw, p, "role", "cluster", ["cluster", "root"]);
-    const clusterName = (raw("clusterName") ?? "").trim();
-    if (clusterName === "" && role === "cluster") {
-        p.add("clusterName", "is required: a non-empty name of this cluster (it goes into the intermediate's L= attribute)");
-    } else if (/[,+=<>#;"\\]/.test(clusterName)) {
-        p.add("clusterName", `must not contain X.509 DN special characters (, + = < > # ; " \\), got ${JSON.stringify(clusterName)}`);
-    }
-
+    const clusterName = parseClusterName(raw, p, role);
     const istioNamespace = optionalString(raw, "istioNamespace") ?? "istio-system";
     namespaceName(p, "istioNamespace", istioNamespace);
-
-    // Generation 0 is istiod's own self-signed CA (istio-ca-secret): the start of a migration.
-    const keyVersion = integer(raw, p, "keyVersion", 1, 0);
-    const intermediateVersion = integer(raw, p, "intermediateVersion", 1, 1);
-
-    let trustedKeyVersions = [keyVersion];
-    const trusted = list(raw, p, "trustedKeyVersions");
-    if (trusted !== undefined) {
-        const ok = trusted.every((v) => Number.isInteger(v) && (v as number) >= 0);
-        if (!ok) {
-            p.add("trustedKeyVersions", `must be a non-empty list of integers >= 0 (0: istiod's self-signed CA), got ${JSON.stringify(trusted)}`);
-        } else if (new Set(trusted).size !== trusted.length) {
-            p.add("trustedKeyVersions", `must not repeat a version, got ${JSON.stringify(trusted)}`);
-        } else if (!trusted.includes(keyVersion)) {
-            p.add("trustedKeyVersions", `must include keyVersion (${keyVersion}): root-cert.pem has to trust the root that signs, got ${JSON.stringify(trusted)}`);
-        } else {
-            trustedKeyVersions = [...(trusted as number[])].sort((a, b) => a - b);
-        }
-    }
-
-    const algorithm = oneOf<KeyAlgorithm>(raw, p, "keyAlgorithm", "RSA", ["RSA", "ECDSA"]);
-    const key: KeySpec = { algorithm };
-    if (algorithm === "RSA") {
-        const bits = integer(raw, p, "rsaBits", 4096, 2048, 4096);
-        if (![2048, 3072, 4096].includes(bits)) {
-            p.add("rsaBits", `must be 2048, 3072 or 4096, got ${bits}`);
-        }
-        key.rsaBits = bits as KeySpec["rsaBits"];
-    } else {
-        key.ecdsaCurve = oneOf<EcdsaCurve>(raw, p, "ecdsaCurve", "P256", ["P256", "P384"]);
-    }
-
-    const rootValidityDays = integer(raw, p, "rootValidityDays", 3650, 1, 36500);
-    const intermediateValidityDays = integer(raw, p, "intermediateValidityDays", 1825, 1, 36500);
-    if (intermediateValidityDays > rootValidityDays) {
-        p.add("intermediateValidityDays", `(${intermediateValidityDays}) must not exceed rootValidityDays (${rootValidityDays}): an intermediate must not outlive its root`);
-    }
-    const earlyRenewalHours = integer(raw, p, "earlyRenewalHours", 720, 0, 36500 * 24);
-    const intermediateValidityHours = intermediateValidityDays * 24;
-    if (earlyRenewalHours >= intermediateValidityHours && role === "cluster") {
-        // The tls provider would find every new intermediate already due: a rotation on every up.
-        p.add("earlyRenewalHours", `(${earlyRenewalHours}${raw("earlyRenewalHours") ? "" : ", the default"}) must be less than the intermediate's validity ` +
-            `(istio-ca:intermediateValidityDays ${intermediateValidityDays} = ${intermediateValidityHours} h), or a new intermediate is renewed on every up; ` +
-            `set it to e.g. ${Math.floor(intermediateValidityHours / 3)} (a third of the validity), or 0 to renew only by istio-ca:intermediateVersion`);
-    }
-    const expiryWarningDays = integer(raw, p, "expiryWarningDays", 30, 0, 36500);
-
-    let workloadNamespaces: string[] | undefined;
-    const namespaces = list(raw, p, "workloadNamespaces");
-    if (namespaces !== undefined) {
-        if (!namespaces.every((n) => typeof n === "string")) {
-            p.add("workloadNamespaces", `must be a list of namespace names, got ${JSON.stringify(namespaces)}`);
-        } else if ((namespaces as string[]).every((n) => namespaceName(p, "workloadNamespaces", n))) {
-            workloadNamespaces = [...new Set(namespaces as string[])];
-            if (workloadNamespaces.includes(istioNamespace)) {
-                p.add("workloadNamespaces", `must not contain the Istio namespace ${istioNamespace}: istiod is restarted first, on its own`);
-            }
-        }
-    }
-
-    const rootStack = optionalString(raw, "rootStack");
-    const rootCertPem = optionalString(raw, "rootCertPem");
-    const rootKeyPem = optionalString(raw, "rootKeyPem");
-    let rootSource: RootSource = { kind: "generate" };
-    if (rootStack && (rootCertPem || rootKeyPem)) {
-        p.add("rootStack", "and istio-ca:rootCertPem/rootKeyPem are two different root sources: set one of them");
-    } else if (rootStack) {
-        rootSource = { kind: "stack", stack: rootStack };
-    } else if (rootCertPem || rootKeyPem) {
-        if (!rootCertPem || !rootKeyPem) {
-            p.add(rootCertPem ? "rootKeyPem" : "rootCertPem", "is required with an external root: set both istio-ca:rootCertPem and istio-ca:rootKeyPem (--secret)");
-        } else {
-            rootSource = { kind: "external", certPem: rootCertPem, keyPem: rootKeyPem };
-        }
-    }
-    if (role === "root" && rootSource.kind !== "generate") {
-        p.add("role", "root makes the root generations itself: remove istio-ca:rootStack / rootCertPem / rootKeyPem from the root stack");
-    }
-    if (trustedKeyVersions.includes(SELF_SIGNED_GENERATION) && (role === "root" || rootSource.kind === "external")) {
-        p.add(keyVersion === SELF_SIGNED_GENERATION ? "keyVersion" : "trustedKeyVersions",
-            role === "root"
-                ? "0 is a cluster's own istiod CA (istio-ca-secret): a root stack cannot hold it; use generations >= 1"
-                : "0 (istiod's self-signed CA) cannot be combined with an external root (istio-ca:rootCertPem): migrate to a generated or root-stack root first");
-    } else if (rootSource.kind === "external" && trustedKeyVersions.length > 1) {
-        p.add("trustedKeyVersions", "can list only keyVersion with an external root (one root comes from istio-ca:rootCertPem); rotate an external root by replacing rootCertPem/rootKeyPem and bumping keyVersion (an immediate swap: with istio-ca:allowImmediateRootSwap true)");
-    }
-
+    const generations = parseGenerations(raw, p);
+    const key = parseKeySpec(raw, p);
+    const validity = parseValidity(raw, p, role);
+    const workloadNamespaces = parseWorkloadNamespaces(raw, p, istioNamespace);
+    const rootSource = parseRootSource(raw, p, role, generations);
     const backupNamespace = optionalString(raw, "backupNamespace") ?? DEFAULT_BACKUP_NAMESPACE;
     namespaceName(p, "backupNamespace", backupNamespace);
 
@@ -317,14 +228,9 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
         rootSource,
         clusterName,
         istioNamespace,
-        keyVersion,
-        trustedKeyVersions,
-        intermediateVersion,
+        ...generations,
         key,
-        rootValidityHours: rootValidityDays * 24,
-        intermediateValidityHours,
-        earlyRenewalHours,
-        expiryWarningDays,
+        ...validity,
         kubeconfig: optionalString(raw, "kubeconfig"),
         kubeContext: optionalString(raw, "kubeContext"),
         istiodSelector: optionalString(raw, "istiodSelector") ?? "app=istiod",
@@ -357,6 +263,126 @@ export function parseConfig(raw: RawConfig): IstioCaConfig {
         throw new ConfigError(p.list);
     }
     return config;
+}
+
+function parseClusterName(raw: RawConfig, p: Problems, role: "cluster" | "root"): string {
+    const clusterName = (raw("clusterName") ?? "").trim();
+    if (clusterName === "" && role === "cluster") {
+        p.add("clusterName", "is required: a non-empty name of this cluster (it goes into the intermediate's L= attribute)");
+    } else if (/[,+=<>#;"\\]/.test(clusterName)) {
+        p.add("clusterName", `must not contain X.509 DN special characters (, + = < > # ; " \\), got ${JSON.stringify(clusterName)}`);
+    }
+    return clusterName;
+}
+
+type Generations = Pick<IstioCaConfig, "keyVersion" | "trustedKeyVersions" | "intermediateVersion">;
+
+/** The root generations: which signs, which root-cert.pem trusts, and the intermediate's. */
+function parseGenerations(raw: RawConfig, p: Problems): Generations {
+    // Generation 0 is istiod's own self-signed CA (istio-ca-secret): the start of a migration.
+    const keyVersion = integer(raw, p, "keyVersion", 1, 0);
+    const intermediateVersion = integer(raw, p, "intermediateVersion", 1, 1);
+    let trustedKeyVersions = [keyVersion];
+    const trusted = list(raw, p, "trustedKeyVersions");
+    if (trusted !== undefined) {
+        const ok = trusted.every((v) => Number.isInteger(v) && (v as number) >= 0);
+        if (!ok) {
+            p.add("trustedKeyVersions", `must be a non-empty list of integers >= 0 (0: istiod's self-signed CA), got ${JSON.stringify(trusted)}`);
+        } else if (new Set(trusted).size !== trusted.length) {
+            p.add("trustedKeyVersions", `must not repeat a version, got ${JSON.stringify(trusted)}`);
+        } else if (!trusted.includes(keyVersion)) {
+            p.add("trustedKeyVersions", `must include keyVersion (${keyVersion}): root-cert.pem has to trust the root that signs, got ${JSON.stringify(trusted)}`);
+        } else {
+            trustedKeyVersions = [...(trusted as number[])].sort((a, b) => a - b);
+        }
+    }
+    return { keyVersion, trustedKeyVersions, intermediateVersion };
+}
+
+function parseKeySpec(raw: RawConfig, p: Problems): KeySpec {
+    const algorithm = oneOf<KeyAlgorithm>(raw, p, "keyAlgorithm", "RSA", ["RSA", "ECDSA"]);
+    const key: KeySpec = { algorithm };
+    if (algorithm === "RSA") {
+        const bits = integer(raw, p, "rsaBits", 4096, 2048, 4096);
+        if (![2048, 3072, 4096].includes(bits)) {
+            p.add("rsaBits", `must be 2048, 3072 or 4096, got ${bits}`);
+        }
+        key.rsaBits = bits as KeySpec["rsaBits"];
+    } else {
+        key.ecdsaCurve = oneOf<EcdsaCurve>(raw, p, "ecdsaCurve", "P256", ["P256", "P384"]);
+    }
+    return key;
+}
+
+type Validity = Pick<IstioCaConfig, "rootValidityHours" | "intermediateValidityHours" | "earlyRenewalHours" | "expiryWarningDays">;
+
+/** How long the certificates live, when the intermediate is renewed, when expiry is warned about. */
+function parseValidity(raw: RawConfig, p: Problems, role: "cluster" | "root"): Validity {
+    const rootValidityDays = integer(raw, p, "rootValidityDays", 3650, 1, 36500);
+    const intermediateValidityDays = integer(raw, p, "intermediateValidityDays", 1825, 1, 36500);
+    if (intermediateValidityDays > rootValidityDays) {
+        p.add("intermediateValidityDays", `(${intermediateValidityDays}) must not exceed rootValidityDays (${rootValidityDays}): an intermediate must not outlive its root`);
+    }
+    const earlyRenewalHours = integer(raw, p, "earlyRenewalHours", 720, 0, 36500 * 24);
+    const intermediateValidityHours = intermediateValidityDays * 24;
+    if (earlyRenewalHours >= intermediateValidityHours && role === "cluster") {
+        // The tls provider would find every new intermediate already due: a rotation on every up.
+        p.add("earlyRenewalHours", `(${earlyRenewalHours}${raw("earlyRenewalHours") ? "" : ", the default"}) must be less than the intermediate's validity ` +
+            `(istio-ca:intermediateValidityDays ${intermediateValidityDays} = ${intermediateValidityHours} h), or a new intermediate is renewed on every up; ` +
+            `set it to e.g. ${Math.floor(intermediateValidityHours / 3)} (a third of the validity), or 0 to renew only by istio-ca:intermediateVersion`);
+    }
+    const expiryWarningDays = integer(raw, p, "expiryWarningDays", 30, 0, 36500);
+    return { rootValidityHours: rootValidityDays * 24, intermediateValidityHours, earlyRenewalHours, expiryWarningDays };
+}
+
+function parseWorkloadNamespaces(raw: RawConfig, p: Problems, istioNamespace: string): string[] | undefined {
+    const namespaces = list(raw, p, "workloadNamespaces");
+    if (namespaces === undefined) {
+        return undefined;
+    }
+    if (!namespaces.every((n) => typeof n === "string")) {
+        p.add("workloadNamespaces", `must be a list of namespace names, got ${JSON.stringify(namespaces)}`);
+        return undefined;
+    }
+    if (!(namespaces as string[]).every((n) => namespaceName(p, "workloadNamespaces", n))) {
+        return undefined;
+    }
+    const workloadNamespaces = [...new Set(namespaces as string[])];
+    if (workloadNamespaces.includes(istioNamespace)) {
+        p.add("workloadNamespaces", `must not contain the Istio namespace ${istioNamespace}: istiod is restarted first, on its own`);
+    }
+    return workloadNamespaces;
+}
+
+/** Where the roots come from (generated here, a root stack, an external root), and what each allows. */
+function parseRootSource(raw: RawConfig, p: Problems, role: "cluster" | "root", { keyVersion, trustedKeyVersions }: Generations): RootSource {
+    const rootStack = optionalString(raw, "rootStack");
+    const rootCertPem = optionalString(raw, "rootCertPem");
+    const rootKeyPem = optionalString(raw, "rootKeyPem");
+    let rootSource: RootSource = { kind: "generate" };
+    if (rootStack && (rootCertPem || rootKeyPem)) {
+        p.add("rootStack", "and istio-ca:rootCertPem/rootKeyPem are two different root sources: set one of them");
+    } else if (rootStack) {
+        rootSource = { kind: "stack", stack: rootStack };
+    } else if (rootCertPem || rootKeyPem) {
+        if (!rootCertPem || !rootKeyPem) {
+            p.add(rootCertPem ? "rootKeyPem" : "rootCertPem", "is required with an external root: set both istio-ca:rootCertPem and istio-ca:rootKeyPem (--secret)");
+        } else {
+            rootSource = { kind: "external", certPem: rootCertPem, keyPem: rootKeyPem };
+        }
+    }
+    if (role === "root" && rootSource.kind !== "generate") {
+        p.add("role", "root makes the root generations itself: remove istio-ca:rootStack / rootCertPem / rootKeyPem from the root stack");
+    }
+    if (trustedKeyVersions.includes(SELF_SIGNED_GENERATION) && (role === "root" || rootSource.kind === "external")) {
+        p.add(keyVersion === SELF_SIGNED_GENERATION ? "keyVersion" : "trustedKeyVersions",
+            role === "root"
+                ? "0 is a cluster's own istiod CA (istio-ca-secret): a root stack cannot hold it; use generations >= 1"
+                : "0 (istiod's self-signed CA) cannot be combined with an external root (istio-ca:rootCertPem): migrate to a generated or root-stack root first");
+    } else if (rootSource.kind === "external" && trustedKeyVersions.length > 1) {
+        p.add("trustedKeyVersions", "can list only keyVersion with an external root (one root comes from istio-ca:rootCertPem); rotate an external root by replacing rootCertPem/rootKeyPem and bumping keyVersion (an immediate swap: with istio-ca:allowImmediateRootSwap true)");
+    }
+    return rootSource;
 }
 
 /** Config keys that are secret: read without pulumi.Config's "use getSecret" warning, kept in memory only. */
