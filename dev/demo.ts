@@ -11,7 +11,7 @@ import { createTestStack, OpRecorder } from "../tests/support/engine";
 import { localClusterConfig, readSecret, SEED_SWAP } from "../tests/support/localCluster";
 import { workloadsNotIssuedBy } from "../tests/support/meshChecks";
 import { liveCertificates } from "../tests/support/realMesh";
-import { inlineProgram } from "../cli/ca";
+import { inlineProgram } from "../program/inline";
 
 const started = Date.now();
 const say = (line: string): void => console.log(`[demo +${((Date.now() - started) / 1000).toFixed(0)}s] ${line}`);

@@ -5,7 +5,7 @@ import { spawnCounter } from "../../kube/kubectl";
 import { Cluster } from "../../tests/harness/cluster";
 import { RealIstiod } from "../../tests/harness/istiod";
 import { createTestStack, PROJECT_ROOT, TestStack } from "../../tests/support/engine";
-import { inlineProgram } from "../../cli/ca";
+import { inlineProgram } from "../../program/inline";
 import { Options } from "./options";
 import { progress, secs } from "./progress";
 import { Rig } from "./rig";

@@ -23,7 +23,8 @@ import { RealIstio } from "../harness/realIstio";
 import { SEED_SWAP } from "../support/localCluster";
 import { ProcessSampler } from "../support/processes";
 import { tolerateRefusalEchoes } from "../../plan/refusal";
-import { applyTrustState, inlineProgram as program } from "../../cli/ca";
+import { applyTrustState } from "../../cli/stackTrustState";
+import { inlineProgram as program } from "../../program/inline";
 
 const PRIVATE_KEY = "PRIVATE" + " KEY"; // spelt apart: no PEM key marker in the repository
 /** A V8 stack frame: `    at fn (/path/file.js:12:34)` or `    at /path/file.js:12:34`. */

@@ -18,7 +18,7 @@ import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig, SEED_SWAP } from "../support/localCluster";
 import { ProcessSampler } from "../support/processes";
 import { selfSignedCa } from "../support/testCerts";
-import { inlineProgram as program } from "../../cli/ca";
+import { inlineProgram as program } from "../../program/inline";
 
 /** A kubectl that saves its environment (NUL-separated, as /proc keeps it) and runs the real one. */
 function envSavingKubectl(real: string): { binary: string; saved: () => string[] } {

@@ -10,7 +10,9 @@ import { RealIstio } from "../harness/realIstio";
 import { enableMultiRoot, localClusterConfig, SEED_SWAP } from "../support/localCluster";
 import { bundleFingerprints, splitCertificates } from "../../common/pem";
 import { tolerateRefusalEchoes } from "../../plan/refusal";
-import { configuredTrustState, inlineProgram, runCa } from "../../cli/ca";
+import { configuredTrustState } from "../../cli/stackTrustState";
+import { inlineProgram } from "../../program/inline";
+import { runCa } from "../../cli/ca";
 
 test("rotate driver: phases 1-3, stop at a failed gate, resume", { timeout: 20 * 60_000 }, async (t) => {
     tolerateRefusalEchoes();

@@ -19,7 +19,7 @@ import { createTestStack, OpRecorder, PROJECT_ROOT, TestStack } from "../support
 import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig, SEED_SWAP } from "../support/localCluster";
 import { tolerateRefusalEchoes } from "../../plan/refusal";
-import { inlineProgram as program } from "../../cli/ca";
+import { inlineProgram as program } from "../../program/inline";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 
 const HOUR = 3_600_000;

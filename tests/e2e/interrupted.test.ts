@@ -17,7 +17,8 @@ import { createTestStack, PROJECT_ROOT, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig, SEED_SWAP } from "../support/localCluster";
 import { tolerateRefusalEchoes } from "../../plan/refusal";
-import { inlineProgram, runCa } from "../../cli/ca";
+import { inlineProgram } from "../../program/inline";
+import { runCa } from "../../cli/ca";
 
 const MESH_DEPLOYMENTS = ["bookinfo/productpage", "bookinfo/reviews", "payments/ledger", "payments/checkout", "canary/canary-api"];
 

@@ -15,7 +15,9 @@ import { workloadsNotIssuedBy } from "../support/meshChecks";
 import { assertMeshTook, liveCertificates } from "../support/realMesh";
 import { bundleFingerprints, splitCertificates } from "../../common/pem";
 import { tolerateRefusalEchoes } from "../../plan/refusal";
-import { applyTrustState, inlineProgram, runCa } from "../../cli/ca";
+import { applyTrustState } from "../../cli/stackTrustState";
+import { inlineProgram } from "../../program/inline";
+import { runCa } from "../../cli/ca";
 
 async function istiodRestartedAt(cluster: Cluster): Promise<string | undefined> {
     const d = JSON.parse((await cluster.kubectl(["get", "deployment", "istiod", "-n", "istio-system", "-o", "json"])).stdout);

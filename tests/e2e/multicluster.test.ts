@@ -16,7 +16,9 @@ import { enableMultiRoot, MULTI_ROOT_PROXY_METADATA, SEED_SWAP } from "../suppor
 import { CertificateHistory, failedPairHandshakes } from "../support/meshChecks";
 import { bundleFingerprints } from "../../common/pem";
 import { tolerateRefusalEchoes } from "../../plan/refusal";
-import { applyTrustState, inlineProgram, runCa } from "../../cli/ca";
+import { applyTrustState } from "../../cli/stackTrustState";
+import { inlineProgram } from "../../program/inline";
+import { runCa } from "../../cli/ca";
 
 async function cacerts(cluster: Cluster): Promise<Record<string, string>> {
     const secret = JSON.parse((await cluster.kubectl(["get", "secret", "cacerts", "-n", "istio-system", "-o", "json"])).stdout);

@@ -21,7 +21,8 @@ import { enableMultiRoot, localClusterConfig, MULTI_ROOT_PROXY_METADATA, readSec
 import { failedHandshakes, workloadsNotIssuedBy } from "../support/meshChecks";
 import { assertMeshTook, liveCertificates } from "../support/realMesh";
 import { tolerateRefusalEchoes } from "../../plan/refusal";
-import { applyTrustState, inlineProgram } from "../../cli/ca";
+import { applyTrustState } from "../../cli/stackTrustState";
+import { inlineProgram } from "../../program/inline";
 
 /** istio-ca:backupNamespace's default, where the backup step keeps copies of cacerts. */
 const BACKUPS = "istio-ca-backups";

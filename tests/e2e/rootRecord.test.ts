@@ -16,7 +16,8 @@ import { selfSignedCa } from "../support/testCerts";
 import { backupNameOf } from "../../common/cacertsFiles";
 import { bundleFingerprints, formatFingerprint } from "../../common/pem";
 import { tolerateRefusalEchoes } from "../../plan/refusal";
-import { applyTrustState, inlineProgram } from "../../cli/ca";
+import { applyTrustState } from "../../cli/stackTrustState";
+import { inlineProgram } from "../../program/inline";
 
 test("real engine: recorded roots and the phase record (#12 items 1 and 2)", { timeout: 20 * 60_000 }, async (t) => {
     tolerateRefusalEchoes();

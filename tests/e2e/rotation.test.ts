@@ -21,7 +21,8 @@ import { localClusterConfig, readSecret, SecretView, SEED_SWAP } from "../suppor
 import { findMatches } from "../support/plaintext";
 import { tolerateRefusalEchoes } from "../../plan/refusal";
 import { bundleFingerprints, formatFingerprint } from "../../common/pem";
-import { applyTrustState, inlineProgram as program } from "../../cli/ca";
+import { applyTrustState } from "../../cli/stackTrustState";
+import { inlineProgram as program } from "../../program/inline";
 
 
 /** `kubectl.kubernetes.io/restartedAt` of every Deployment, by namespace/name. */

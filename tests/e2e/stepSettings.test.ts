@@ -12,7 +12,7 @@ import { createTestStack, OpRecorder, TestStack } from "../support/engine";
 import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig, SEED_SWAP } from "../support/localCluster";
 import { restartMarks } from "../support/processes";
-import { inlineProgram as program } from "../../cli/ca";
+import { inlineProgram as program } from "../../program/inline";
 
 const STEPS = ["backup-cacerts", "mesh-restart-istiod", "mesh-restart-workloads"];
 

@@ -13,7 +13,7 @@ import { RealIstio } from "../harness/realIstio";
 import { localClusterConfig, readSecret } from "../support/localCluster";
 import { issuedBy, selfSignedCa, writeTemp } from "../support/testCerts";
 import { backupNameOf, BACKUP_SELECTOR } from "../../common/cacertsFiles";
-import { inlineProgram as program } from "../../cli/ca";
+import { inlineProgram as program } from "../../program/inline";
 
 const BACKUP_NAMESPACE = "istio-ca-backups";
 

@@ -17,7 +17,8 @@ import { certManagerCacerts, handMadeCacerts, writeTemp } from "../support/testC
 import { backupNameOf } from "../../common/cacertsFiles";
 import { bundleFingerprints } from "../../common/pem";
 import { tolerateRefusalEchoes } from "../../plan/refusal";
-import { applyTrustState, inlineProgram } from "../../cli/ca";
+import { applyTrustState } from "../../cli/stackTrustState";
+import { inlineProgram } from "../../program/inline";
 
 const BACKUPS = "istio-ca-backups";
 const TLS_KEYS = ["ca.crt", "tls.crt", "tls.key"];

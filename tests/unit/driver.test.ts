@@ -6,7 +6,8 @@ import * as path from "node:path";
 import { CommandError, StackNotFoundError } from "@pulumi/pulumi/automation";
 import { argumentError, cliErrorLines, describeFailure } from "../../cli/cliErrors";
 import { missingBackendDir, missingStackProblem, PROJECT_BACKEND, stackCreated } from "../../cli/firstRun";
-import { defaultTarget, HELP, parseArgs } from "../../cli/ca";
+import { defaultTarget } from "../../cli/stackTrustState";
+import { HELP, parseArgs } from "../../cli/caOptions";
 
 const state = (keyVersion: number, trustedKeyVersions: number[]) => ({ keyVersion, trustedKeyVersions, intermediateVersion: 1 });
 
