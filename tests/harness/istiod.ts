@@ -176,7 +176,19 @@ export class RealIstiod {
         this.endedCpuSeconds += processCpuSeconds(old?.pid);
         await stopProcess(old);
         this.runningPod = pod?.metadata.uid;
-        if (pod) this.launch(pod);
+        if (pod) {
+            // Like the kubelet, a new pod's volume holds the Secret as the API server has it when the
+            // pod starts, not what this supervisor's own watch of it has delivered so far (the pod
+            // watch and the Secret watch are separate streams: a restart right after a change of
+            // cacerts could otherwise start istiod on the old content).
+            this.cacerts = await this.readCacerts();
+            this.launch(pod);
+        }
+    }
+
+    private async readCacerts(): Promise<Record<string, string> | undefined> {
+        const out = (await this.cluster.kubectl(["get", "secret", "cacerts", "-n", this.ns, "--ignore-not-found", "-o", "json"])).stdout;
+        return out.trim() === "" ? undefined : secretFiles((JSON.parse(out) as { data?: Record<string, string> }).data);
     }
 
     private launch(pod: PodView): void {
