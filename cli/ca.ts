@@ -12,7 +12,8 @@ import * as automation from "@pulumi/pulumi/automation";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { argumentError, describeFailure } from "./cliErrors";
-import { missingBackendDir, missingStackProblem, stackCreated } from "./firstRun";
+import { missingBackendDir, missingStackProblem, projectBackendDir, stackCreated } from "./firstRun";
+import { fileBackendDir } from "./interrupted";
 import { tolerateRefusalEchoes } from "../plan/refusal";
 import { formatTrustState, nextPhases, TrustState } from "../plan/rotation";
 import { engineOutput, PROJECT_ROOT, say, summary } from "./output";
@@ -28,9 +29,10 @@ async function openStack(name: string, opts: CaOptions): Promise<automation.Stac
     if (noDir) {
         throw new Error(noDir);
     }
-    if (!env.PULUMI_BACKEND_URL) {
-        // Pulumi.yaml's default backend is a directory in the project: make sure it exists.
-        fs.mkdirSync(path.join(PROJECT_ROOT, ".pulumi-state"), { recursive: true });
+    const backendDir = env.PULUMI_BACKEND_URL ? fileBackendDir(env.PULUMI_BACKEND_URL, PROJECT_ROOT) : projectBackendDir(PROJECT_ROOT);
+    if (backendDir === projectBackendDir(PROJECT_ROOT)) {
+        // The project's own backend (Pulumi.yaml's default) is a git-ignored directory: a fresh clone has none.
+        fs.mkdirSync(backendDir, { recursive: true });
     }
     const workspace = await automation.LocalWorkspace.create({ workDir: PROJECT_ROOT, program: inlineProgram, envVars: opts.envVars });
     try {

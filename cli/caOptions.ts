@@ -36,7 +36,7 @@ API: it needs the pulumi CLI on PATH, not its Node.js language plugin.
 
 A first run against your own cluster, in order:
   1. Stack: copy Pulumi.dev.yaml to Pulumi.NAME.yaml and set istio-ca:clusterName and
-     istio-ca:kubeContext (README: Config). The first run creates stack NAME from it.
+     istio-ca:kubeContext (docs/config.md). The first run creates stack NAME from it.
   2. Passphrase: export PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE). It encrypts the
      stack's secrets, the CA keys among them; keep it: the state cannot be read without it.
   3. Backend: export PULUMI_BACKEND_URL, where the state lives: e.g. s3://BUCKET/istio-ca,

@@ -1,8 +1,8 @@
 // A stack the driver (cli/ca.ts) is asked to run but that does not exist yet. A person with a
 // Pulumi.<stack>.yaml in front of them expects it to be created; where its state goes and the
 // passphrase that encrypts its secrets (the CA keys) are theirs to choose, so the driver never
-// picks them: it says in one line what to set, in the order a person does it (README, Running it
-// against a cluster; `npm run ca -- --help`).
+// picks them: it says in one line what to set, in the order a person does it (README, "Running it
+// against your cluster"; `npm run ca -- --help`).
 import * as fs from "node:fs";
 import { fileBackendDir } from "./interrupted";
 
@@ -40,10 +40,15 @@ export function missingStackProblem({ stack, env, hasStackFile }: MissingStack):
     return undefined;
 }
 
+/** The project's own backend directory (Pulumi.yaml's default, git-ignored): the driver makes it. */
+export function projectBackendDir(projectRoot: string): string {
+    return fileBackendDir(PROJECT_BACKEND, projectRoot)!;
+}
+
 /** A file:// PULUMI_BACKEND_URL whose directory does not exist (the CLI's own error quotes its storage driver). */
 export function missingBackendDir(env: MissingStack["env"], projectRoot: string): string | undefined {
     const dir = env.PULUMI_BACKEND_URL ? fileBackendDir(env.PULUMI_BACKEND_URL, projectRoot) : undefined;
-    return dir && !fs.existsSync(dir)
+    return dir && dir !== projectBackendDir(projectRoot) && !fs.existsSync(dir)
         ? `PULUMI_BACKEND_URL ${env.PULUMI_BACKEND_URL} names directory ${dir}, which does not exist: create it (mkdir -p ${dir}) or correct the URL`
         : undefined;
 }

@@ -1,8 +1,8 @@
 // What the driver prints: its own progress lines (on stderr) and the engine's output, prefixed by stack.
-import * as path from "node:path";
+import { projectRoot } from "../common/stackDir";
 import { CaOptions } from "./caOptions";
 
-export const PROJECT_ROOT = path.resolve(__dirname, "../..");
+export const PROJECT_ROOT = projectRoot();
 
 const started = Date.now();
 

@@ -1,5 +1,6 @@
 // `npm run rbac -- --stack NAME` (or `--namespace NS …`): prints the RoleBindings that let the
 // deployer restart Deployments only in the namespaces a stack restarts (cli/rbacBindings.ts). See --help.
+import { projectRoot } from "../common/stackDir";
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -10,7 +11,7 @@ import { Kubectl, KubeList, Namespace } from "../kube/kubectl";
 import { DEFAULT_SUBJECT, RbacSubject, toYaml, workloadBindings } from "./rbacBindings";
 import { meshNamespaces } from "../steps/meshNamespaces";
 
-const PROJECT_ROOT = path.resolve(__dirname, "../..");
+const PROJECT_ROOT = projectRoot();
 
 export const USAGE = `usage: npm run rbac -- (--stack NAME | --namespace NS [--namespace NS ...]) [options]
 

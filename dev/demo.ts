@@ -41,7 +41,7 @@ async function main(): Promise<void> {
         await stack.stack.preview().then(() => { throw new Error("the immediate swap was not refused"); }, (err: Error) => {
             say(`refused: ${err.message.split("\n").find((l) => l.includes("refusing")) ?? err.message.slice(0, 200)}`);
         });
-        say("this mesh has no traffic to protect: pulumi config set istio-ca:allowImmediateRootSwap true (the phased way: README, 'From istiod's self-signed CA')");
+        say("this mesh has no traffic to protect: pulumi config set istio-ca:allowImmediateRootSwap true (the phased way: docs/migration.md)");
         await stack.stack.setConfig("istio-ca:allowImmediateRootSwap", { value: SEED_SWAP.allowImmediateRootSwap });
 
         say("pulumi up (fresh stack): PKI, cacerts, restarts, checks");

@@ -113,7 +113,7 @@ function firstCallProblem(t: PreflightTarget, err: Error): string {
         return `kubeconfig file ${noFile[1]} does not exist (istio-ca:kubeconfig, else KUBECONFIG / ~/.kube/config)`;
     }
     if (/\(Forbidden\)|is forbidden/.test(message)) {
-        return `the identity of ${t.where} may not read namespace ${t.istioNamespace}: grant it deploy/rbac.yaml (README, Least privilege). ${message}`;
+        return `the identity of ${t.where} may not read namespace ${t.istioNamespace}: grant it deploy/rbac.yaml (docs/security.md, Least privilege). ${message}`;
     }
     if (/\(Unauthorized\)|must be logged in|provide credentials/.test(message)) {
         return `the Kubernetes API of ${t.where} rejected the credentials (istio-ca:kubeconfig / istio-ca:kubeContext): ${message}`;

@@ -56,17 +56,17 @@ export function renewalAdvice(cert: WatchedCertificate, stack: string, notAfterM
                 : `it is only trusted (istio-ca:trustedKeyVersions): finish the rotation with \`npm run rotate -- --stack ${stack}\`, whose last phase removes it`;
         case "root-stack-role":
             return `add generation ${next} here (istio-ca:trustedKeyVersions [${cert.generation}, ${next}], \`pulumi up -s ${stack}\`), ` +
-                "then rotate every cluster stack to it (README: One mesh, several clusters)";
+                "then rotate every cluster stack to it (docs/multicluster.md)";
         case "stack":
             return cert.signing
                 ? `rotate the shared root: add generation ${next} to the root stack ${cert.rootStack} and \`pulumi up\` it, ` +
-                  `then \`npm run rotate -- --stack ${stack} --to ${next}\` on every cluster stack (README: One mesh, several clusters)`
+                  `then \`npm run rotate -- --stack ${stack} --to ${next}\` on every cluster stack (docs/multicluster.md)`
                 : `it is only trusted (istio-ca:trustedKeyVersions): finish the rotation with \`npm run rotate -- --stack ${stack}\`, whose last phase removes it`;
         case "istiod":
             return `move the mesh to a root of this stack without an outage: \`npm run rotate -- --stack ${stack}\``;
         case "external":
             return `issue a new root, then set istio-ca:rootCertPem and istio-ca:rootKeyPem (--secret) to it and istio-ca:keyVersion to ${next} ` +
-                "(an immediate swap: README, Rotation)";
+                "(an immediate swap: docs/rotation.md)";
     }
 }
 

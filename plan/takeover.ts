@@ -123,7 +123,7 @@ export function layoutWarnings(namespace: string, existing: ExistingCacerts): st
     const certificate = existing.annotations?.[CERT_MANAGER_ANNOTATION];
     if (certificate) {
         warnings.push(`CERT-MANAGER: Secret ${namespace}/cacerts was issued by cert-manager (Certificate ${certificate}). Stop cert-manager ` +
-            "from managing it before this up (README: Meshes whose cacerts cert-manager issued), or it re-issues cacerts over this stack's material.");
+            "from managing it before this up (docs/backup-and-restore.md: meshes whose cacerts cert-manager issued), or it re-issues cacerts over this stack's material.");
     }
     return warnings;
 }

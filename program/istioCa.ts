@@ -26,9 +26,6 @@ import { projectRoot, writeStepSettings } from "../common/stackDir";
 import { Change, decideChange, trustStateOf } from "./change";
 import { assertStepsBuilt, liveEnvironment, ProgramEnvironment } from "./environment";
 
-export { projectRoot };
-export type { ProgramEnvironment };
-
 export interface IstioCaOutputs {
     istioNamespace: string;
     clusterName: string;

@@ -1,7 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { createHash } from "node:crypto";
-import { publicContentHash } from "../../common/cacertsFiles";
 import { CacertsFormat, publicKeysOf } from "../../common/cacertsFormat";
 import { APPLIED_HASH_ANNOTATION } from "../../plan/takeover";
 
@@ -36,8 +35,6 @@ function secretData(args: CacertsSecretArgs): Record<string, pulumi.Input<string
     return { "tls.crt": tlsCrt, "tls.key": key, "ca.crt": args.rootCertPem };
 }
 
-// The hash that stands for the Secret's content (public parts only); shared with the backup step.
-export { publicContentHash };
 
 /** sha256 of one public value, for triggers that follow only part of cacerts. */
 export function sha256(value: string): string {

@@ -47,7 +47,7 @@ export class IntermediateCa extends pulumi.ComponentResource {
             allowedUses: ["cert_signing", "crl_signing", "digital_signature", "key_encipherment"],
             validityPeriodHours: args.validityHours,
             // Checked by the provider when it plans (preview/up, no refresh needed): from
-            // notAfter - earlyRenewalHours on, the certificate is replaced (see README, Expiry).
+            // notAfter - earlyRenewalHours on, the certificate is replaced (see docs/rotation.md, Expiry).
             earlyRenewalHours: args.earlyRenewalHours,
         }, parent);
 

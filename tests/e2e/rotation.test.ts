@@ -1,4 +1,4 @@
-// End to end with the real engine, real providers and a real API server (see the README:
+// End to end with the real engine, real providers and a real API server (see docs/toolchain.md:
 // toolchain and local control plane are built here by toolchain/build.sh).
 //
 // Real Istio runs in the local cluster (tests/harness/realIstio.ts): istiod publishes

@@ -11,6 +11,11 @@ import { parseConfig } from "../../plan/config";
 const ROOT = path.resolve(__dirname, "../../..");
 const read = (f: string): string => fs.readFileSync(path.join(ROOT, f), "utf8");
 
+function sourceFiles(dir: string): string[] {
+    return fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? sourceFiles(`${dir}/${e.name}`) : e.name.endsWith(".ts") ? [`${dir}/${e.name}`] : []);
+}
+
 type Declared = Record<string, { type: string; default?: unknown }>;
 const declared = (parse(read("Pulumi.yaml")) as { config: Declared }).config;
 
@@ -73,6 +78,22 @@ describe("docs agree with the code", () => {
         const files: Record<string, string> = { "docs/x.md": "# Title\n## Other part" };
         assert.deepEqual(deadLinks("README.md", "[a](docs/x.md#other-part) [b](docs/x.md#nope) [c](docs/y.md) [d](#here)\n## Here", (f) => files[f]),
             ["README.md: docs/x.md#nope (no heading)", "README.md: docs/y.md (no docs/y.md)"]);
+    });
+
+    it("what the code and deploy/ refer readers to exists: docs/ files, README sections", () => {
+        const sources = [...["program", "components", "plan", "steps", "kube", "common", "cli", "dev", "lib"].flatMap((d) => sourceFiles(d)), "deploy/rbac.yaml", "deploy/rbac-first-cacerts.yaml", "deploy/rbac-proxy-checks.yaml"];
+        const headings = (read("README.md").match(/^#{2,4} .+$/gm) ?? []).map((h) => h.replace(/^#+ /, "").toLowerCase());
+        const wrong: string[] = [];
+        for (const f of sources) {
+            const text = read(f);
+            for (const [, doc] of text.matchAll(/\b(docs\/[\w-]+\.md)/g)) {
+                if (!fs.existsSync(path.join(ROOT, doc))) wrong.push(`${f}: ${doc} does not exist`);
+            }
+            for (const [, section] of text.matchAll(/README[,:] "?([A-Z][\w ]+)/g)) {
+                if (!headings.some((h) => h.startsWith(section.trim().toLowerCase()))) wrong.push(`${f}: README has no section "${section.trim()}"`);
+            }
+        }
+        assert.deepEqual(wrong, []);
     });
 
     it("every link in README.md and docs/ leads to a file and heading that exist", () => {

@@ -83,6 +83,7 @@ describe("a stack that does not exist yet", () => {
             assert.equal(missingBackendDir({ PULUMI_BACKEND_URL: `file://${dir}` }, "/project"), undefined);
             assert.equal(missingBackendDir({ PULUMI_BACKEND_URL: "s3://bucket/x" }, "/project"), undefined);
             assert.equal(missingBackendDir({}, "/project"), undefined, "Pulumi.yaml's default: the driver makes that directory");
+            assert.equal(missingBackendDir({ PULUMI_BACKEND_URL: PROJECT_BACKEND }, "/nonexistent-project"), undefined, "the same, named: a fresh clone has no .pulumi-state yet");
             assert.equal(missingBackendDir({ PULUMI_BACKEND_URL: `file://${dir}/nope` }, "/project"),
                 `PULUMI_BACKEND_URL file://${dir}/nope names directory ${dir}/nope, which does not exist: create it (mkdir -p ${dir}/nope) or correct the URL`);
             assert.match(missingBackendDir({ PULUMI_BACKEND_URL: "file://./state" }, "/nonexistent-project") ?? "", /names directory \/nonexistent-project\/state,/, "relative to the project");

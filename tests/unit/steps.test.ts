@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseConfig } from "../../plan/config";
-import { publicContentHash } from "../../components/cacerts/cacertsSecret";
+import { publicContentHash } from "../../common/cacertsFiles";
 import { readStepSettings, RunSettings, runSettings, stepEnvironment, StepSettings } from "../../steps/stepEnv";
 import { meshNamespaces } from "../../steps/meshNamespaces";
 import { restartWorkloads } from "../../steps/restartWorkloads";
