@@ -10,7 +10,7 @@ import { Cluster, seedMesh, startCluster } from "../harness/cluster";
 import { RealIstio } from "../harness/realIstio";
 import type { WorkloadCertificate } from "../harness/meshAgents";
 import { createTestStack, TestStack } from "../support/engine";
-import { enableMultiRoot, localClusterConfig, MULTI_ROOT_PROXY_METADATA, readSecret } from "../support/localCluster";
+import { enableMultiRoot, localClusterConfig, readSecret } from "../support/localCluster";
 import { workloadsNotIssuedBy } from "../support/meshChecks";
 import { assertMeshTook, liveCertificates } from "../support/realMesh";
 import { certManagerCacerts, handMadeCacerts, writeTemp } from "../support/testCerts";
@@ -71,7 +71,10 @@ async function onMesh(t: { diagnostic: (m: string) => void }, name: string, cace
         if (cacerts.multiRoot) await enableMultiRoot(cluster);
         await createCacerts(cluster, cacerts.type, cacerts.files, cacerts.annotations);
         const original = (await readSecret(cluster, "cacerts"))!;
-        istio = await RealIstio.start(cluster, { ...(cacerts.multiRoot ? { proxyMetadata: MULTI_ROOT_PROXY_METADATA } : {}), log });
+        // The agents run without PROXY_CONFIG_XDS_AGENT (no PCDS stream), as in driver.test.ts: an
+        // Envoy-less agent once left its PCDS STALE for 5 minutes here too (CI) and verify-proxies
+        // failed. The phases with PCDS are judged by realIstio, migration and multicluster.
+        istio = await RealIstio.start(cluster, { log });
         // Room for the restarted istiod to publish istio-ca-root-cert (20 s once proved short on a loaded machine).
         ts = await createTestStack(name, inlineProgram, localClusterConfig(cluster, name, { ...istio.stackConfig, rootCertTimeoutSeconds: "120" }));
         await body({ cluster, istio, stack: ts.stack, original, log });
