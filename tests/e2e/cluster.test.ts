@@ -1,11 +1,14 @@
 // Self-test of the local control plane (tests/harness/cluster.ts): start, seed the mesh, restart a
-// namespace's Deployments and wait for the rollout, stop, and check nothing is left behind.
-// Needs the binaries of toolchain/cluster.sh.  Run: npx tsc -p . && node --test dist/tests/e2e/cluster.test.js
+// namespace's Deployments and wait for the rollout, stop, and check nothing is left behind. And of
+// the istiod supervisor (tests/harness/istiod.ts): an istiod pod turns Ready only when the real
+// istiod serves, so a rollout of istiod completes only then.
+// Needs the binaries of toolchain/cluster.sh and toolchain/istio.sh.  Run: npx tsc -p . && node --test dist/tests/e2e/cluster.test.js
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import { test } from "node:test";
 
-import { processesMentioning, seedMesh, startCluster } from "../harness/cluster";
+import { processesMentioning, seedMesh, startCluster, type Cluster } from "../harness/cluster";
+import { RealIstiod } from "../harness/istiod";
 
 test("local cluster: seeded mesh, rollout restart, clean stop", { timeout: 300_000 }, async () => {
     const t0 = Date.now();
@@ -53,6 +56,8 @@ test("local cluster: seeded mesh, rollout restart, clean stop", { timeout: 300_0
             "-o", 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}',
         ]);
         assert.deepEqual(ready.stdout.trim().split(" "), ["True", "True", "True"]);
+
+        await checkIstiodReadiness(cluster);
     } finally {
         const t3 = Date.now();
         await cluster.stop();
@@ -64,3 +69,26 @@ test("local cluster: seeded mesh, rollout restart, clean stop", { timeout: 300_0
         assert.throws(() => process.kill(pid, 0), "component process must be gone");
     }
 });
+
+/** The supervisor plays istiod's readiness probe: a rollout of istiod completes when istiod serves, not before. */
+async function checkIstiodReadiness(cluster: Cluster): Promise<void> {
+    const istiod = new RealIstiod(cluster, { log: (m) => console.log(m) });
+    const rollout = (timeout: string) =>
+        cluster.kubectl(["rollout", "status", "deployment/istiod", "-n", "istio-system", `--timeout=${timeout}`], { allowFailure: true });
+    try {
+        await istiod.start();
+        await cluster.kubectl(["rollout", "restart", "deployment/istiod", "-n", "istio-system"]);
+        assert.equal((await rollout("60s")).code, 0);
+        assert.equal(await istiod.serves(), true, "the rollout of istiod completed only once the new istiod serves");
+        assert.equal(istiod.starts, 2, "one istiod process per supervised pod");
+
+        await istiod.pause();
+        assert.equal((await cluster.kubectl(["get", "pods", "-n", "istio-system", "-l", "app=istiod", "-o", 'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}'])).stdout, "False", "a down istiod's pod is not Ready");
+        await cluster.kubectl(["rollout", "restart", "deployment/istiod", "-n", "istio-system"]);
+        assert.notEqual((await rollout("5s")).code, 0, "a rollout of istiod does not complete while istiod is down");
+        await istiod.resume();
+        assert.equal((await rollout("60s")).code, 0, "it completes once istiod is back");
+    } finally {
+        await istiod.stop();
+    }
+}

@@ -29,7 +29,7 @@ test("rotate driver: phases 1-3, stop at a failed gate, resume", { timeout: 20 *
         // realIstio, migration and multicluster.
         istio = await RealIstio.start(cluster, { secretSyncDelayMs: 60_000, log: (m) => t.diagnostic(m) });
         const mesh = istio;
-        ts = await createTestStack("driver", inlineProgram, localClusterConfig(cluster, "driver", { ...istio.stackConfig, rootCertTimeoutSeconds: "30", ...SEED_SWAP }));
+        ts = await createTestStack("driver", inlineProgram, localClusterConfig(cluster, "driver", { ...istio.stackConfig, rootCertTimeoutSeconds: "30", rolloutTimeoutSeconds: "30", ...SEED_SWAP }));
         const lines: string[] = [];
         const opts = { stacks: [ts.name], envVars: ts.envVars, output: (_s: string, l: string) => { lines.push(l); } };
         await runCa({ ...opts, command: "up" });
@@ -37,9 +37,9 @@ test("rotate driver: phases 1-3, stop at a failed gate, resume", { timeout: 20 *
             Buffer.from((await cluster.kubectl(["get", "secret", "cacerts", "-n", "istio-system", "-o", "jsonpath={.data.root-cert\\.pem}"])).stdout, "base64").toString("utf8");
         const root1 = bundleFingerprints(await bundle(), "v1")[0];
 
-        // istiod goes down as soon as phase 3 is in cacerts (B alone, after A+B+B): phase 3's gate
-        // (istio-ca-root-cert carries only root 2) then times out. (The kubelet's sync is slow, so
-        // istiod does not hot-reload phase 3 before it goes down.)
+        // istiod goes down as soon as phase 3 is in cacerts (B alone, after A+B+B): phase 3's
+        // restart of istiod then never completes (its new pod never turns Ready) and times out.
+        // (The kubelet's sync is slow, so istiod does not hot-reload phase 3 before it goes down.)
         const watcher = new AbortController();
         let sawPhase2 = false;
         const watching = (async () => {
@@ -57,7 +57,7 @@ test("rotate driver: phases 1-3, stop at a failed gate, resume", { timeout: 20 *
         await assert.rejects(runCa({ ...opts, command: "rotate" }), (err: Error) => {
             assert.match(err.message, /phase 3 'complete'.*failed/);
             assert.match(err.message, /run the same command again to resume/);
-            assert.match(err.message, /istio-ca:rootCertTimeoutSeconds/);
+            assert.match(err.message, /restart-istiod failed: timed out after 30s \(istio-ca:rolloutTimeoutSeconds\)/);
             return true;
         });
         stopWatching();

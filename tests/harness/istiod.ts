@@ -7,6 +7,9 @@
 // running pod; a new pod mounts it as it is), and starts a new process when a new pod replaces the
 // old one (a rollout restart). What istiod then does with the files is istiod's own business:
 // accept, hot-reload, refuse, write istio-ca-root-cert into every namespace, sign CSRs.
+// It also plays the kubelet's readiness probe (istiod's manifest probes GET /ready): an istiod pod
+// turns Ready when pilot-discovery answers /ready, not when kwok schedules it, so a rollout of
+// istiod completes only once the new istiod serves, as in a cluster.
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -73,9 +76,15 @@ process.on("exit", () => {
 });
 
 interface PodView {
-    metadata: { name: string; uid: string; creationTimestamp: string; deletionTimestamp?: string };
-    spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] };
+    metadata: { name: string; uid: string; creationTimestamp: string; deletionTimestamp?: string; annotations?: Record<string, string> };
+    spec: { containers: { name: string; image: string; env?: { name: string; value?: string }[] }[] };
 }
+
+/**
+ * On the istiod pod template once the supervisor runs: kwok then leaves the pod's readiness to the
+ * supervisor (tests/harness/kwok-stages.yaml), and the supervisor runs istiod only for such pods.
+ */
+export const READINESS_ANNOTATION = "istio-ca.test/readiness";
 
 /** Opens the log section of each pilot-discovery process. */
 const START_MARK = "=== istiod start";
@@ -110,6 +119,7 @@ export class RealIstiod {
     private proc: ChildProcess | undefined;
     private runningPod: string | undefined;
     private readonly pods = new Map<string, PodView>();
+    private deployments: string[] = [];
     private cacerts: Record<string, string> | undefined;
     private watches: { stop(): Promise<void> }[] = [];
     private queue: Promise<void> = Promise.resolve();
@@ -131,19 +141,37 @@ export class RealIstiod {
         return this.opts.binDir ?? findIstioBinDir();
     }
 
-    /** Follows the istiod pods and cacerts; resolves once istiod serves (when an istiod pod exists). */
+    /**
+     * Takes over the istiod Deployment's pods (one rollout onto pods whose readiness it probes),
+     * follows them and cacerts; resolves once istiod serves and the rollout is complete.
+     */
     async start(): Promise<void> {
         const [http, grpc, secureGrpc, monitoring, https] = await Promise.all(Array.from({ length: 5 }, freePort));
         this.ports = { http, grpc, secureGrpc, monitoring, https };
         this.xdsAddress = `127.0.0.1:${secureGrpc}`;
+        await this.probeIstiodPods();
         this.watches.push(new KubeWatch<{ data?: Record<string, string> }>(this.cluster,
             ["secrets", "-n", this.ns, "--field-selector", "metadata.name=cacerts"], (ev) => this.onCacerts(ev.type === "DELETED" ? undefined : secretFiles(ev.object.data))));
         this.watches.push(new KubeWatch<PodView>(this.cluster, ["pods", "-n", this.ns, "-l", "app=istiod"], (ev) => {
+            if (ev.object.metadata.annotations?.[READINESS_ANNOTATION] === undefined) return; // kwok's, from before start()
             if (ev.type === "DELETED") this.pods.delete(ev.object.metadata.uid);
             else this.pods.set(ev.object.metadata.uid, ev.object);
             this.enqueue(() => this.reconcile());
         }));
         await this.waitReady();
+        for (const deployment of this.deployments) {
+            await this.cluster.kubectl(["rollout", "status", deployment, "-n", this.ns, "--timeout=120s"]);
+        }
+    }
+
+    /** Puts READINESS_ANNOTATION on the pod template of every istiod Deployment. */
+    private async probeIstiodPods(): Promise<void> {
+        const names = (await this.cluster.kubectl(["get", "deployments", "-n", this.ns, "-l", "app=istiod", "-o", "name"])).stdout;
+        this.deployments = names.split("\n").filter((n) => n !== "");
+        const patch = { spec: { template: { metadata: { annotations: { [READINESS_ANNOTATION]: "GET /ready, probed by tests/harness/istiod.ts" } } } } };
+        for (const deployment of this.deployments) {
+            await this.cluster.kubectl(["patch", deployment, "-n", this.ns, "--type=merge", "-p", JSON.stringify(patch)]);
+        }
     }
 
     private enqueue(work: () => Promise<void>): void {
@@ -182,8 +210,42 @@ export class RealIstiod {
             // watch and the Secret watch are separate streams: a restart right after a change of
             // cacerts could otherwise start istiod on the old content).
             this.cacerts = await this.readCacerts();
-            this.launch(pod);
+            const child = this.launch(pod);
+            void this.probeReadiness(pod, child);
         }
+    }
+
+    /** The kubelet's readiness probe: the pod turns Ready once this istiod process answers /ready. */
+    private async probeReadiness(pod: PodView, child: ChildProcess): Promise<void> {
+        while (this.proc === child && !this.stopped) {
+            if (await this.serves()) {
+                await this.setPodReady(pod, true);
+                return;
+            }
+            await sleep(200);
+        }
+    }
+
+    /** Writes the pod's status as the kubelet would after a probe (kwok leaves these pods alone). */
+    private async setPodReady(pod: PodView, ready: boolean): Promise<void> {
+        const now = new Date().toISOString();
+        const status = ready ? "True" : "False";
+        const patch = {
+            status: {
+                phase: "Running",
+                conditions: [
+                    { type: "PodScheduled", status: "True", lastTransitionTime: now },
+                    { type: "Initialized", status: "True", lastTransitionTime: now },
+                    { type: "ContainersReady", status, lastTransitionTime: now },
+                    { type: "Ready", status, lastTransitionTime: now },
+                ],
+                containerStatuses: pod.spec.containers.map((c) => ({
+                    name: c.name, image: c.image, ready, started: true, restartCount: 0, state: { running: { startedAt: now } },
+                })),
+            },
+        };
+        // A pod deleted meanwhile has no status to write.
+        await this.cluster.kubectl(["patch", "pod", pod.metadata.name, "-n", this.ns, "--subresource=status", "--type=merge", "-p", JSON.stringify(patch)], { allowFailure: true });
     }
 
     private async readCacerts(): Promise<Record<string, string> | undefined> {
@@ -191,7 +253,7 @@ export class RealIstiod {
         return out.trim() === "" ? undefined : secretFiles((JSON.parse(out) as { data?: Record<string, string> }).data);
     }
 
-    private launch(pod: PodView): void {
+    private launch(pod: PodView): ChildProcess {
         this.mount(); // a new pod mounts the Secret as it is now
         const container = pod.spec.containers.find((c) => c.name === "discovery") ?? pod.spec.containers[0];
         const podEnv = Object.fromEntries((container?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
@@ -225,16 +287,20 @@ export class RealIstiod {
             }
         });
         this.opts.log?.(`istiod: started as pod ${pod.metadata.name} (xDS ${this.xdsAddress})`);
+        return child;
     }
 
     /**
      * istiod goes down and stays down (as when it crash-loops or its node is lost) until resume():
-     * nothing publishes istio-ca-root-cert or signs certificates meanwhile.
+     * nothing publishes istio-ca-root-cert or signs certificates meanwhile, its pod is not Ready and
+     * a new istiod pod does not turn Ready (a rollout of istiod does not complete).
      */
     async pause(): Promise<void> {
+        const pod = this.currentPod();
         this.paused = true;
         this.enqueue(() => this.reconcile());
         await this.queue;
+        if (pod) await this.setPodReady(pod, false);
     }
 
     async resume(): Promise<void> {
@@ -249,13 +315,14 @@ export class RealIstiod {
         for (;;) {
             await this.queue;
             this.assertHealthy();
-            if (this.proc && (await this.readyz())) return;
+            if (this.proc && (await this.serves())) return;
             if (Date.now() > deadline) throw new Error(`istiod not ready after ${timeoutMs / 1000}s:\n${this.logTail(25)}`);
             await sleep(200);
         }
     }
 
-    private readyz(): Promise<boolean> {
+    /** Whether istiod answers GET /ready with 200 now (its readiness probe). */
+    serves(): Promise<boolean> {
         return new Promise((resolve) => {
             const req = http.get({ host: "127.0.0.1", port: this.ports!.http, path: "/ready", timeout: 1000 }, (res) => {
                 res.resume();
