@@ -7,6 +7,7 @@ import { meshNamespaces } from "../../steps/meshNamespaces";
 import { restartWorkloads } from "../../steps/restartWorkloads";
 import { StepFailure } from "../../steps/stepContext";
 import { waitRootCert } from "../../steps/waitRootCert";
+import { verifyProxies } from "../../steps/verifyProxies";
 import { Kubectl, spawnCounter } from "../../kube/kubectl";
 import { fakeKubectl } from "../support/fakeKubectl";
 import { certChain, trustBundle } from "../../plan/trustBundle";
@@ -213,4 +214,33 @@ test("wait-root-cert: one watch of the ConfigMaps; the namespace list read befor
     ]);
     await assert.rejects(waitRootCert(contextFor(settingsFor(stale.binary, { trustFingerprints: expected, rootCertTimeoutMs: 600 }), [])),
         (e: unknown) => e instanceof StepFailure && /istio-ca:rootCertTimeoutSeconds/.test(e.message) && /\n  b: STALE/.test(e.message) && !/\n  a: /.test(e.message));
+});
+
+test("verify-proxies: an istiod not reachable yet (just restarted) is retried until the timeout; any other istioctl error fails at once", async () => {
+    const cluster = fakeKubectl([
+        { match: ["get", "namespaces"], stdout: JSON.stringify({ items: [ns("shop", { "istio-injection": "enabled" })] }) },
+        { match: ["get", "pods"], stdout: JSON.stringify({ items: [{ metadata: { name: "web-1", namespace: "shop" }, spec: { containers: [{ name: "web" }, { name: "istio-proxy" }] } }] }) },
+    ]);
+    const row = (cells: string[]) => cells.map((c) => c.padEnd(12)).join("").trimEnd() + "\n";
+    const synced = row(["NAME", "CLUSTER", "CDS", "LDS", "EDS", "RDS", "ECDS", "ISTIOD", "VERSION"]) +
+        row(["web-1.shop", "Kubernetes", "SYNCED", "SYNCED", "SYNCED", "SYNCED", "IGNORED", "istiod-1", "1.30.0"]);
+    const refused = "Error: ADSC: failed running rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:40653: connect: connection refused\"\n";
+    const restarting = fakeKubectl([
+        { match: ["proxy-status"], nth: 0, stderr: refused, code: 1 },
+        { match: ["proxy-status"], stdout: synced },
+    ]);
+    const lines: string[] = [];
+    const ctx = (istioctl: string, proxyStatusTimeoutMs: number) =>
+        ({ ...contextFor(settingsFor(cluster.binary, { istioctl, proxyStatusTimeoutMs, pollIntervalMs: 10 }), lines) });
+    assert.deepEqual(await verifyProxies(ctx(restarting.binary, 30_000)), { proxies: 1 });
+    assert.equal(restarting.runs().length, 2, "asked again after the refused connection");
+    assert.ok(lines.some((l) => /istiod not reachable yet, retrying: .*connection refused/.test(l)), lines.join("\n"));
+
+    const down = fakeKubectl([{ match: ["proxy-status"], stderr: refused, code: 1 }]);
+    await assert.rejects(verifyProxies(ctx(down.binary, 2500)),
+        (e: unknown) => e instanceof StepFailure && /istio-ca:proxyStatusTimeoutSeconds/.test(e.message) && /istiod not reachable: .*connection refused/.test(e.message));
+
+    const misconfigured = fakeKubectl([{ match: ["proxy-status"], stderr: "Error: unknown flag: --xds-address\n", code: 1 }]);
+    await assert.rejects(verifyProxies(ctx(misconfigured.binary, 30_000)), /unknown flag: --xds-address/);
+    assert.equal(misconfigured.runs().length, 1, "not retried");
 });
