@@ -29,7 +29,7 @@ test("rotate driver: phases 1-3, stop at a failed gate, resume", { timeout: 20 *
         // realIstio, migration and multicluster.
         istio = await RealIstio.start(cluster, { secretSyncDelayMs: 60_000, log: (m) => t.diagnostic(m) });
         const mesh = istio;
-        ts = await createTestStack("driver", inlineProgram, localClusterConfig(cluster, "driver", { ...istio.stackConfig, rootCertTimeoutSeconds: "30", rolloutTimeoutSeconds: "30", ...SEED_SWAP }));
+        ts = await createTestStack("driver", inlineProgram, localClusterConfig(cluster, "driver", { ...istio.stackConfig, rootCertTimeoutSeconds: "30", rolloutTimeoutSeconds: "60", ...SEED_SWAP }));
         const lines: string[] = [];
         const opts = { stacks: [ts.name], envVars: ts.envVars, output: (_s: string, l: string) => { lines.push(l); } };
         await runCa({ ...opts, command: "up" });
@@ -57,7 +57,7 @@ test("rotate driver: phases 1-3, stop at a failed gate, resume", { timeout: 20 *
         await assert.rejects(runCa({ ...opts, command: "rotate" }), (err: Error) => {
             assert.match(err.message, /phase 3 'complete'.*failed/);
             assert.match(err.message, /run the same command again to resume/);
-            assert.match(err.message, /restart-istiod failed: timed out after 30s \(istio-ca:rolloutTimeoutSeconds\)/);
+            assert.match(err.message, /restart-istiod failed: timed out after 60s \(istio-ca:rolloutTimeoutSeconds\)/);
             return true;
         });
         stopWatching();

@@ -123,6 +123,8 @@ export class RealIstiod {
     private cacerts: Record<string, string> | undefined;
     private watches: { stop(): Promise<void> }[] = [];
     private queue: Promise<void> = Promise.resolve();
+    /** The readiness probe of the newest istiod process. */
+    private probing: Promise<void> = Promise.resolve();
     private stopped = false;
     private paused = false;
     /** CPU time of the istiod processes that ended. */
@@ -211,15 +213,17 @@ export class RealIstiod {
             // cacerts could otherwise start istiod on the old content).
             this.cacerts = await this.readCacerts();
             const child = this.launch(pod);
-            void this.probeReadiness(pod, child);
+            this.probing = this.probeReadiness(pod, child);
         }
     }
 
     /** The kubelet's readiness probe: the pod turns Ready once this istiod process answers /ready. */
     private async probeReadiness(pod: PodView, child: ChildProcess): Promise<void> {
-        while (this.proc === child && !this.stopped) {
+        // pause() and stop() change these first, then wait for this probe: their word comes last.
+        const current = (): boolean => this.proc === child && !this.stopped && !this.paused;
+        while (current()) {
             if (await this.serves()) {
-                await this.setPodReady(pod, true);
+                if (current()) await this.setPodReady(pod, true);
                 return;
             }
             await sleep(200);
@@ -244,8 +248,16 @@ export class RealIstiod {
                 })),
             },
         };
-        // A pod deleted meanwhile has no status to write.
-        await this.cluster.kubectl(["patch", "pod", pod.metadata.name, "-n", this.ns, "--subresource=status", "--type=merge", "-p", JSON.stringify(patch)], { allowFailure: true });
+        const args = ["patch", "pod", pod.metadata.name, "-n", this.ns, "--subresource=status", "--type=merge", "-p", JSON.stringify(patch)];
+        for (let attempt = 1; ; attempt++) {
+            const r = await this.cluster.kubectl(args, { allowFailure: true });
+            if (r.code === 0 || /NotFound|not found/.test(r.stderr)) return; // a pod deleted meanwhile has no status to write
+            if (attempt === 3) {
+                this.opts.log?.(`istiod supervisor: could not write pod ${pod.metadata.name} Ready=${status}: ${r.stderr.trim()}`);
+                return;
+            }
+            await sleep(500);
+        }
     }
 
     private async readCacerts(): Promise<Record<string, string> | undefined> {
@@ -300,6 +312,7 @@ export class RealIstiod {
         this.paused = true;
         this.enqueue(() => this.reconcile());
         await this.queue;
+        await this.probing;
         if (pod) await this.setPodReady(pod, false);
     }
 
@@ -395,6 +408,7 @@ export class RealIstiod {
         this.proc = undefined;
         this.endedCpuSeconds += processCpuSeconds(old?.pid);
         await stopProcess(old);
+        await this.probing;
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
 }

@@ -7,7 +7,7 @@ import { meshNamespaces } from "../../steps/meshNamespaces";
 import { restartWorkloads } from "../../steps/restartWorkloads";
 import { StepFailure } from "../../steps/stepContext";
 import { waitRootCert } from "../../steps/waitRootCert";
-import { verifyProxies } from "../../steps/verifyProxies";
+import { UnreachableIstiod, verifyProxies } from "../../steps/verifyProxies";
 import { Kubectl, spawnCounter } from "../../kube/kubectl";
 import { fakeKubectl } from "../support/fakeKubectl";
 import { certChain, trustBundle } from "../../plan/trustBundle";
@@ -234,7 +234,7 @@ test("verify-proxies: an istiod not reachable yet (just restarted) is retried un
         ({ ...contextFor(settingsFor(cluster.binary, { istioctl, proxyStatusTimeoutMs, pollIntervalMs: 10 }), lines) });
     assert.deepEqual(await verifyProxies(ctx(restarting.binary, 30_000)), { proxies: 1 });
     assert.equal(restarting.runs().length, 2, "asked again after the refused connection");
-    assert.ok(lines.some((l) => /istiod not reachable yet, retrying: .*connection refused/.test(l)), lines.join("\n"));
+    assert.ok(lines.some((l) => /istiod not reachable yet \(code = unavailable\), retrying: .*connection refused/.test(l)), lines.join("\n"));
 
     const down = fakeKubectl([{ match: ["proxy-status"], stderr: refused, code: 1 }]);
     await assert.rejects(verifyProxies(ctx(down.binary, 2500)),
@@ -243,4 +243,29 @@ test("verify-proxies: an istiod not reachable yet (just restarted) is retried un
     const misconfigured = fakeKubectl([{ match: ["proxy-status"], stderr: "Error: unknown flag: --xds-address\n", code: 1 }]);
     await assert.rejects(verifyProxies(ctx(misconfigured.binary, 30_000)), /unknown flag: --xds-address/);
     assert.equal(misconfigured.runs().length, 1, "not retried");
+    const plaintextPort = fakeKubectl([{ match: ["proxy-status"], stderr: "Error: rpc error: code = Unavailable desc = connection error: desc = \"transport: authentication handshake failed: tls: first record does not look like a TLS handshake\"\n", code: 1 }]);
+    await assert.rejects(verifyProxies(ctx(plaintextPort.binary, 30_000)), /first record does not look like a TLS handshake/);
+    assert.equal(plaintextPort.runs().length, 1, "a TLS failure is not retried");
+});
+
+test("verify-proxies: istiod unreachable for longer than the budget fails with what to check; the error kinds istioctl prints", () => {
+    let clock = 0;
+    const lines: string[] = [];
+    const unreachable = new UnreachableIstiod((l) => lines.push(l), 60_000, () => clock);
+    const failed = (detail: string) => new Error(`istioctl proxy-status --kubeconfig /k/port-forward/config -i istio-system failed: ${detail}`);
+    for (const detail of [
+        "Error: failure running port forward process: building port forwarded: failed retrieving: pods \"istiod-7f9\" not found in the \"istio-system\" namespace",
+        "Error: pod is not running. Status=Failed",
+        "Error: no running Istio pods in \"istio-system\"",
+        "Error: ADSC: failed running rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:15012: connect: connection refused\"",
+    ]) {
+        assert.match(unreachable.summary(failed(detail)), /^istiod not reachable: /, detail);
+    }
+    assert.equal(lines.length, 4, "one line per kind of error");
+    assert.throws(() => unreachable.summary(failed("Error: the server doesn't have a resource type \"pods\"")), /doesn't have a resource type/, "the argv's path does not make an error transient");
+    clock = 61_000;
+    assert.throws(() => unreachable.summary(failed("Error: no running Istio pods in \"istio-sytem\"")),
+        (e: unknown) => e instanceof StepFailure && /istiod not reachable for 61s/.test(e.message) && /istio-ca:istioNamespace/.test(e.message) && /istio-ca:istioctlXdsAddress/.test(e.message));
+    unreachable.reset();
+    assert.match(unreachable.summary(failed("Error: no running Istio pods in \"istio-system\"")), /^istiod not reachable/, "a success in between starts the budget again");
 });
