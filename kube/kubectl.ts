@@ -15,8 +15,11 @@ export interface KubectlOptions {
 }
 
 export class ToolError extends Error {
-    /** notStarted: the tool itself is missing or not executable (nothing reached the cluster). */
-    constructor(message: string, readonly notStarted = false) {
+    /**
+     * notStarted: the tool itself is missing or not executable (nothing reached the cluster).
+     * detail: what the tool said when it failed (its stderr), without the command line.
+     */
+    constructor(message: string, readonly notStarted = false, readonly detail?: string) {
         super(message);
         this.name = "ToolError";
     }
@@ -57,7 +60,7 @@ export function runTool(
                 reject(new ToolError(`${what} at ${JSON.stringify(binary)} is not executable (${configKey})`, true));
             } else {
                 const detail = withoutKlogLines((stderr || err.message).trim().split("\n")).slice(-5).join("\n");
-                reject(new ToolError(`${what} ${args.join(" ")} failed: ${detail}`));
+                reject(new ToolError(`${what} ${args.join(" ")} failed: ${detail}`, false, detail));
             }
         });
         if (input !== undefined) {

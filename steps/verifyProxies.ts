@@ -1,6 +1,7 @@
 // Step verify-proxies: `istioctl proxy-status` shows every sidecar connected and in sync.
 import { pollUntil } from "../kube/concurrency";
 import type { Istioctl } from "../kube/istioctl";
+import { ToolError } from "../kube/kubectl";
 import { evaluateProxyStatus, parseProxyStatus, ProxyStatusReport } from "./verify/proxyStatus";
 import { istioctlFor, RETRY_HINT, seconds, StepContext, StepFailure } from "./stepContext";
 import { meshProxies } from "./meshNamespaces";
@@ -54,8 +55,7 @@ export class UnreachableIstiod {
 
     /** The poll's summary for this error, or throws it (not transient, or unreachable too long). */
     summary(e: Error): string {
-        const at = e.message.indexOf(" failed: ");
-        const detail = at < 0 ? e.message : e.message.slice(at + " failed: ".length); // not the argv (paths)
+        const detail = e instanceof ToolError && e.detail !== undefined ? e.detail : e.message; // not the argv (paths)
         const kind = ISTIOD_UNREACHABLE.exec(detail)?.[0].toLowerCase();
         if (!kind || NOT_TRANSIENT.test(detail)) throw e;
         this.since ??= this.now();

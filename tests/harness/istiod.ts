@@ -151,7 +151,7 @@ export class RealIstiod {
         const [http, grpc, secureGrpc, monitoring, https] = await Promise.all(Array.from({ length: 5 }, freePort));
         this.ports = { http, grpc, secureGrpc, monitoring, https };
         this.xdsAddress = `127.0.0.1:${secureGrpc}`;
-        await this.probeIstiodPods();
+        await this.superviseIstiodPods();
         this.watches.push(new KubeWatch<{ data?: Record<string, string> }>(this.cluster,
             ["secrets", "-n", this.ns, "--field-selector", "metadata.name=cacerts"], (ev) => this.onCacerts(ev.type === "DELETED" ? undefined : secretFiles(ev.object.data))));
         this.watches.push(new KubeWatch<PodView>(this.cluster, ["pods", "-n", this.ns, "-l", "app=istiod"], (ev) => {
@@ -167,7 +167,7 @@ export class RealIstiod {
     }
 
     /** Puts READINESS_ANNOTATION on the pod template of every istiod Deployment. */
-    private async probeIstiodPods(): Promise<void> {
+    private async superviseIstiodPods(): Promise<void> {
         const names = (await this.cluster.kubectl(["get", "deployments", "-n", this.ns, "-l", "app=istiod", "-o", "name"])).stdout;
         this.deployments = names.split("\n").filter((n) => n !== "");
         const patch = { spec: { template: { metadata: { annotations: { [READINESS_ANNOTATION]: "GET /ready, probed by tests/harness/istiod.ts" } } } } };

@@ -8,7 +8,7 @@ import { restartWorkloads } from "../../steps/restartWorkloads";
 import { StepFailure } from "../../steps/stepContext";
 import { waitRootCert } from "../../steps/waitRootCert";
 import { UnreachableIstiod, verifyProxies } from "../../steps/verifyProxies";
-import { Kubectl, spawnCounter } from "../../kube/kubectl";
+import { Kubectl, spawnCounter, ToolError } from "../../kube/kubectl";
 import { fakeKubectl } from "../support/fakeKubectl";
 import { certChain, trustBundle } from "../../plan/trustBundle";
 import { bundleFingerprints, splitCertificates } from "../../common/pem";
@@ -252,7 +252,7 @@ test("verify-proxies: istiod unreachable for longer than the budget fails with w
     let clock = 0;
     const lines: string[] = [];
     const unreachable = new UnreachableIstiod((l) => lines.push(l), 60_000, () => clock);
-    const failed = (detail: string) => new Error(`istioctl proxy-status --kubeconfig /k/port-forward/config -i istio-system failed: ${detail}`);
+    const failed = (detail: string) => new ToolError(`istioctl proxy-status --kubeconfig /k/port-forward/config -i istio-system failed: ${detail}`, false, detail);
     for (const detail of [
         "Error: failure running port forward process: building port forwarded: failed retrieving: pods \"istiod-7f9\" not found in the \"istio-system\" namespace",
         "Error: pod is not running. Status=Failed",
