@@ -82,6 +82,8 @@ async function checkIstiodReadiness(cluster: Cluster): Promise<void> {
         assert.equal(await istiod.serves(), true, "the rollout of istiod completed only once the new istiod serves");
         assert.equal(istiod.starts, 2, "one istiod process per supervised pod");
 
+        // restartedAt has a resolution of one second: kubectl refuses a second restart within it.
+        await new Promise((r) => setTimeout(r, 1100));
         await istiod.pause();
         assert.equal((await cluster.kubectl(["get", "pods", "-n", "istio-system", "-l", "app=istiod", "-o", 'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}'])).stdout, "False", "a down istiod's pod is not Ready");
         await cluster.kubectl(["rollout", "restart", "deployment/istiod", "-n", "istio-system"]);
